@@ -1,0 +1,76 @@
+"""The ``edge-rep`` command line.
+
+Each subcommand lives in its own module under ``edge_rep/commands/`` and defines:
+
+    NAME: str            the subcommand name
+    HELP: str            one-line help
+    EXAMPLE: str         an example invocation, shown in its --help
+    ORDER: int           position in ``edge-rep --help``
+    add_arguments(p)     argparse set-up (must import nothing heavy)
+    run(args) -> int     the work (imports its heavy dependencies inside)
+
+Errors: an ``EdgeRepError`` becomes one line on stderr and its exit code (2); anything else becomes a
+one-line internal error (exit 1) unless ``--debug`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from . import __version__, commands
+from .errors import EdgeRepError
+
+
+def _command_modules() -> list:
+    mods = [importlib.import_module(f"{commands.__name__}.{m.name}")
+            for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    return sorted(mods, key=lambda m: (m.ORDER, m.NAME))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-rep",
+        description="Acoustic-seismic ground-sensor classification that survives dropped channels.",
+        epilog="Run 'edge-rep COMMAND --help' for a command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-rep {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
+                           epilog=f"example:\n  {mod.EXAMPLE}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except EdgeRepError as e:
+        print(f"edge-rep: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("edge-rep: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # noqa: BLE001 - the user gets one line, never a traceback
+        if args.debug:
+            raise
+        print(f"edge-rep: internal error: {type(e).__name__}: {e} (rerun with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

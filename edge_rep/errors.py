@@ -1,0 +1,16 @@
+"""The one exception type a user sees: a message that names the thing and what to do."""
+
+
+class EdgeRepError(Exception):
+    """A user-facing error. The CLI prints ``edge-rep: error: <message>`` and exits with ``exit_code``.
+
+    Raise it for bad input (missing or corrupt files, wrong shapes, bad config, a missing device);
+    the message must be one line, name the offending thing, and say what to do.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
