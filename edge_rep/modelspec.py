@@ -1,0 +1,125 @@
+"""The model's I/O contract and its JSON sidecar, shared by training, export, every runtime backend
+and the daemon. Light on purpose: no torch.
+
+Tensors (B = batch of windows, M = modalities in profile order, K = classes, L = buffer tokens per
+modality, D = model width; all float32):
+
+    inputs
+      <modality>   [B, C_m, N_m]  raw window samples in physical units, one input per modality
+                                  (for the default profile: "acoustic" [B,1,16000], "seismic" [B,1,200])
+      present      [B, M]         1.0 where the modality's samples are real, 0.0 where it is missing
+      replay       [B, M]         1.0 where a missing modality should use ``buffers_in`` (the last good
+                                  buffers the daemon cached) instead of its scenario's learned buffers
+      buffers_in   [B, M, L, D]   cached buffers per modality (ignored where replay is 0)
+    outputs
+      probs        [B, K]         class probabilities
+      buffers_out  [B, M, L, D]   the buffers this pass cached per modality: the daemon keeps those of
+                                  present modalities and replays them when the modality drops
+
+The missing-modality scenario is derived from ``present`` inside the model, with arithmetic only
+(no data-dependent branches), so one graph serves every scenario.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import EdgeRepError
+from .profiles import Profile
+
+INPUT_PRESENT = "present"
+INPUT_REPLAY = "replay"
+INPUT_BUFFERS = "buffers_in"
+OUTPUT_PROBS = "probs"
+OUTPUT_BUFFERS = "buffers_out"
+
+SIDECAR_FORMAT = 1
+
+
+@dataclass
+class ModelMeta:
+    """What a weights/ONNX/engine file's JSON sidecar records about the model behind it."""
+
+    profile: Profile
+    buffer_tokens: int          # L
+    width: int                  # D
+    model_id: str               # short content hash of the weights, shown in every output line
+    config: dict = field(default_factory=dict)     # the model config (edge_rep.model.ModelConfig fields)
+    frontend: dict = field(default_factory=dict)   # front-end parameters (framing, spectra)
+    versions: dict = field(default_factory=dict)   # edge-rep, torch, onnx, tensorrt... that made it
+    extra: dict = field(default_factory=dict)      # anything else a stage wants to keep (e.g. metrics)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.profile.classes
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return self.profile.modality_names
+
+    def input_shapes(self, batch: int = 1) -> dict[str, tuple[int, ...]]:
+        shapes = {m.name: (batch, m.channels, self.profile.window_samples(m.name)) for m in self.profile.modalities}
+        M = len(self.profile.modalities)
+        shapes[INPUT_PRESENT] = (batch, M)
+        shapes[INPUT_REPLAY] = (batch, M)
+        shapes[INPUT_BUFFERS] = (batch, M, self.buffer_tokens, self.width)
+        return shapes
+
+    def output_shapes(self, batch: int = 1) -> dict[str, tuple[int, ...]]:
+        M = len(self.profile.modalities)
+        return {OUTPUT_PROBS: (batch, len(self.classes)),
+                OUTPUT_BUFFERS: (batch, M, self.buffer_tokens, self.width)}
+
+    def to_dict(self) -> dict:
+        return {"format": SIDECAR_FORMAT, "profile": self.profile.to_dict(), "buffer_tokens": self.buffer_tokens,
+                "width": self.width, "model_id": self.model_id, "config": self.config,
+                "frontend": self.frontend, "versions": self.versions, "extra": self.extra}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "sidecar") -> ModelMeta:
+        try:
+            if d.get("format") != SIDECAR_FORMAT:
+                raise EdgeRepError(f"{source}: sidecar format {d.get('format')!r} is not {SIDECAR_FORMAT}; "
+                                   "re-export the model with this edge-rep version")
+            return cls(profile=Profile.from_dict(d["profile"]), buffer_tokens=int(d["buffer_tokens"]),
+                       width=int(d["width"]), model_id=str(d["model_id"]), config=dict(d.get("config", {})),
+                       frontend=dict(d.get("frontend", {})), versions=dict(d.get("versions", {})),
+                       extra=dict(d.get("extra", {})))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise EdgeRepError(f"{source}: not a valid edge-rep model sidecar ({e}); re-export the model") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelMeta:
+        p = Path(path)
+        try:
+            d = json.loads(p.read_text())
+        except FileNotFoundError:
+            raise EdgeRepError(f"{p}: model sidecar not found; it must sit beside the model file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise EdgeRepError(f"{p}: unreadable model sidecar ({e}); re-export the model") from None
+        return cls.from_dict(d, source=str(p))
+
+    def check_compatible(self, other: ModelMeta, what: str) -> None:
+        """Refuse to pair two artifacts made for different profiles or class lists."""
+        if self.profile != other.profile:
+            raise EdgeRepError(f"{what} was made for profile '{other.profile.name}' but this model uses "
+                               f"'{self.profile.name}'; use matching files")
+        if self.classes != other.classes:
+            raise EdgeRepError(f"{what} has classes {list(other.classes)}, this model {list(self.classes)}; "
+                               "use matching files")
+
+
+def content_hash(data: bytes) -> str:
+    """Short id of a weights file's content."""
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """``model.safetensors`` / ``model.onnx`` / ``model.engine`` -> ``model.json``."""
+    return Path(model_path).with_suffix(".json")
