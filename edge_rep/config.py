@@ -1,0 +1,403 @@
+"""``edge-rep.toml``: the daemon's configuration, as dataclasses with documented defaults and validation.
+
+One dataclass per TOML section; every key is a field whose ``doc`` metadata says what it means, and
+whose ``choices``/bounds are enforced by ``load_config``. A bad key or value raises ``EdgeRepError``
+with one line: ``<file>: <section.key>: <problem>; <what to do>``. No torch here: this is on the
+daemon's import path.
+
+    cfg = load_config("/etc/edge-rep/edge-rep.toml")   # or load_config(None) for the defaults
+    cfg.serial.baud, cfg.health.data_timeout_s, cfg.node.id
+    print(dump_toml(cfg))                               # the effective config, commented
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import sys
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+
+from .errors import EdgeRepError
+from .profiles import MODALITIES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (JetPack 6's Ubuntu 22.04)
+    import tomli as tomllib
+
+
+def _key(default, doc: str, *, choices: tuple | None = None, ge: float | None = None, gt: float | None = None,
+         le: float | None = None, factory=None):
+    """A config key: its default, its one-line documentation and its allowed values."""
+    meta = {"doc": doc, "choices": choices, "ge": ge, "gt": gt, "le": le}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class SerialConfig:
+    """The sensor board's serial link."""
+
+    port: str = _key("/dev/edge-rep", "serial device; the udev rule makes /dev/edge-rep, or use a /dev/serial/by-id/ path")
+    baud: int = _key(921600, "line speed in baud (8N1); must match the board", gt=0)
+    format: str = _key("binary", "wire format: 'binary' (COBS frames, firmware_bridge/PROTOCOL.md) or 'csv' (text lines, see [csv])",
+                       choices=("binary", "csv"))
+    open_timeout_s: float = _key(10.0, "at start, how long to wait for the port to appear before exiting with an error; 0 = wait forever", ge=0)
+    reconnect_min_s: float = _key(0.5, "first wait before reopening the port after it vanished (unplug); doubles up to reconnect_max_s", gt=0)
+    reconnect_max_s: float = _key(10.0, "longest wait between reopen attempts", gt=0)
+
+
+@dataclass
+class CsvChannel:
+    """One column of a CSV line."""
+
+    name: str = _key("", "column name, shown in health events")
+    modality: str = _key("acoustic", "which model input the column feeds", choices=MODALITIES)
+    sample_rate: float = _key(8000.0, "the board's line rate in lines per second (the same for every column)", gt=0)
+    scale: float = _key(1.0, "multiplier from the raw number to physical units")
+    units: str = _key("", "physical units after scaling: Pa for microphones, m/s for geophones")
+
+
+def _default_csv_channels() -> list[CsvChannel]:
+    return [CsvChannel("mic", "acoustic", 8000.0, 1.0, "Pa"), CsvChannel("geophone", "seismic", 8000.0, 1.0, "m/s")]
+
+
+@dataclass
+class CsvConfig:
+    """Hobby boards that print one line of numbers per sample instant (used when serial.format = 'csv')."""
+
+    channels: list = _key(None, "columns in line order: [[csv.channels]] tables of name, modality, sample_rate, scale, units",
+                          factory=_default_csv_channels)
+    separator: str = _key("auto", "column separator: 'auto' (detect comma, semicolon, tab or spaces), ',', ';', '\\t' or ' '",
+                          choices=("auto", ",", ";", "\t", " "))
+
+
+@dataclass
+class ModelConfig:
+    """Which model runs, and on what."""
+
+    path: str = _key("", "model file (.onnx, .engine or .safetensors, its .json sidecar beside it); '' = the bundled default")
+    backend: str = _key("auto", "'auto' (TensorRT when an engine and tensorrt are there, else ONNX Runtime), 'tensorrt', 'onnxruntime' or 'torch'",
+                        choices=("auto", "tensorrt", "onnxruntime", "torch"))
+
+
+@dataclass
+class HealthConfig:
+    """Per-channel health (edge_rep.stream.health): ok, degraded, dropped, recovering. Times are board time."""
+
+    data_timeout_s: float = _key(0.5, "no good sample for this long: the channel is dropped", gt=0)
+    degraded_after_s: float = _key(0.2, "no data at all for this long: the channel is degraded (a short gap)", gt=0)
+    flatline_window_s: float = _key(0.5, "a constant signal this long (a dead sensor) counts as no good samples", gt=0)
+    # 1e-6 of full scale is 8 counts of a 24-bit ADC: a quiet but live geophone stays above it
+    flatline_rel_std: float = _key(1e-6, "flat: standard deviation over flatline_window_s below this share of full scale", ge=0, le=1)
+    clip_level: float = _key(0.99, "a sample at or beyond this share of full scale counts as clipped", gt=0, le=1)
+    saturation_fraction: float = _key(0.05, "more than this share of clipped samples in a block: degraded (saturated)", gt=0, le=1)
+    crc_error_rate: float = _key(0.2, "more than this share of frames failing their CRC over a hop: degraded", gt=0, le=1)
+    max_seq_gap: int = _key(0, "more than this many frames lost (sequence gaps) over a hop: degraded", ge=0)
+    recovery_windows: int = _key(2, "clean windows in a row to leave degraded or recovering", ge=1)
+
+    @property
+    def drop_latency_s(self) -> float:
+        """Board time from a channel's last good sample to its drop, for silence or a flat line (plus one data block)."""
+        return max(self.data_timeout_s, self.flatline_window_s)
+
+
+@dataclass
+class ReplayConfig:
+    """REP buffer replay for a dropped modality."""
+
+    enabled: bool = _key(True, "replay a dropped modality's last good cached buffers")
+    holdover_s: float = _key(30.0, "how long after the drop its last good buffers are replayed before falling back to the scenario's learned buffers", ge=0)
+
+
+@dataclass
+class OutputConfig:
+    """Where results go."""
+
+    jsonl: str = _key("-", "JSON lines, one per window and per health event: '-' = stdout, or a file path")
+    rotate_mb: float = _key(64.0, "rotate the jsonl file when it exceeds this many MB; 0 = never", ge=0)
+    keep_files: int = _key(8, "rotated jsonl files kept (file.1 ... file.N); older ones are deleted", ge=1)
+    status_line: str = _key("auto", "live one-line summary on stderr: 'auto' (when stderr is a terminal), 'on' or 'off'",
+                            choices=("auto", "on", "off"))
+
+
+@dataclass
+class MqttConfig:
+    """Optional MQTT output for fleets of nodes (needs paho-mqtt)."""
+
+    enabled: bool = _key(False, "publish every output line to an MQTT broker")
+    host: str = _key("localhost", "broker host name or address")
+    port: int = _key(1883, "broker port (8883 is usual with TLS)", ge=1, le=65535)
+    topic: str = _key("edge-rep/{node}", "topic prefix; {node} is replaced by node.id; windows go to <topic>/window, health events to <topic>/event")
+    client_id: str = _key("", "MQTT client id; '' = edge-rep-<node.id>")
+    qos: int = _key(0, "MQTT quality of service: 0, 1 or 2", choices=(0, 1, 2))
+    username: str = _key("", "user name; '' = anonymous")
+    password_file: str = _key("", "file holding the password on its first line (keep it mode 0640); '' = none")
+    tls: bool = _key(False, "connect with TLS (the system's CA certificates)")
+    keepalive_s: int = _key(60, "MQTT keep-alive interval in seconds", ge=5)
+
+
+@dataclass
+class RecordConfig:
+    """Raw sensor logs (replayable with `edge-rep replay`)."""
+
+    dir: str = _key("", "directory where the raw serial bytes are also written as sensor logs; '' = off")
+
+
+@dataclass
+class LoggingConfig:
+    """Diagnostics on stderr (the journal under systemd)."""
+
+    level: str = _key("info", "'debug', 'info', 'warning' or 'error'", choices=("debug", "info", "warning", "error"))
+
+
+@dataclass
+class NodeConfig:
+    """This sensor node."""
+
+    id: str = _key(None, "node name in every output line and the MQTT topic; '' = this machine's host name",
+                   factory=socket.gethostname)
+
+
+@dataclass
+class Config:
+    """The whole ``edge-rep.toml``: one attribute per section."""
+
+    serial: SerialConfig = field(default_factory=SerialConfig)
+    csv: CsvConfig = field(default_factory=CsvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    record: RecordConfig = field(default_factory=RecordConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (TOML/JSON-ready)."""
+        out = {}
+        for sec in fields(self):
+            obj = getattr(self, sec.name)
+            d = {}
+            for f in fields(obj):
+                v = getattr(obj, f.name)
+                d[f.name] = [{cf.name: getattr(c, cf.name) for cf in fields(c)} for c in v] if f.name == "channels" else v
+            out[sec.name] = d
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "edge-rep.toml") -> Config:
+        """Build and validate a config from parsed TOML; missing keys take their defaults."""
+        return _parse(data, source)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate ``edge-rep.toml``; ``None`` gives the defaults."""
+    if path is None:
+        return _parse({}, "defaults")
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise EdgeRepError(f"{p}: config file not found; create it ('edge-rep config --print > {p.name}') "
+                           "or leave out --config for the defaults") from None
+    except IsADirectoryError:
+        raise EdgeRepError(f"{p}: is a directory, not a config file; pass the path of edge-rep.toml") from None
+    except PermissionError:
+        raise EdgeRepError(f"{p}: permission denied reading the config; make it readable (chmod 644)") from None
+    except UnicodeDecodeError as e:
+        raise EdgeRepError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}); save the config as UTF-8") from None
+    except OSError as e:
+        raise EdgeRepError(f"{p}: cannot read the config ({e.strerror or e}); check the file and its disk") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise EdgeRepError(f"{p}: not valid TOML ({e}); fix the syntax there") from None
+    return _parse(data, str(p))
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "an array"}
+
+
+def _fail(source: str, key: str, problem: str, todo: str) -> None:
+    raise EdgeRepError(f"{source}: {key}: {problem}; {todo}")
+
+
+def _show(v) -> str:
+    return json.dumps(v) if isinstance(v, (str, bool)) else repr(v)
+
+
+def _default_of(f):
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def _check_value(source: str, key: str, f, value):
+    """Type- and range-check one scalar value against field ``f``; returns the value in the field's type."""
+    want = type(_default_of(f))
+    ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        _fail(source, key, f"expected {_TYPE_NAMES[want]}, got {type(value).__name__} {_show(value)}",
+              f"write it like the default: {key.rsplit('.', 1)[-1]} = {_show(_default_of(f))}")
+    if want is float and not math.isfinite(value):
+        _fail(source, key, f"must be a finite number, got {value}", "give a finite number")
+    m = f.metadata
+    if m["choices"] is not None and value not in m["choices"]:
+        _fail(source, key, f"{_show(value)} is not one of {', '.join(_show(c) for c in m['choices'])}", "pick one of those")
+    for bound, test, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
+                              ("le", lambda v, b: v <= b, "<=")):
+        b = m[bound]
+        if b is not None and not test(value, b):
+            _fail(source, key, f"must be {word} {b:g}, got {value!r}", f"set a value {word} {b:g}")
+    return value
+
+
+def _parse_section(source: str, name: str, cls, data) -> object:
+    if not isinstance(data, dict):
+        _fail(source, name, f"expected a [{name}] table, got {type(data).__name__}", f"write it as a [{name}] section")
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+        key = f"{name}.{k}"
+        if k not in known:
+            _fail(source, key, "unknown key", f"valid keys in [{name}]: {', '.join(known)}")
+        f = known[k]
+        if name == "csv" and k == "channels":
+            kwargs[k] = _parse_channels(source, v)
+        else:
+            kwargs[k] = _check_value(source, key, f, v)
+    return cls(**kwargs)
+
+
+def _parse_channels(source: str, value) -> list[CsvChannel]:
+    if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+        _fail(source, "csv.channels", "expected an array of tables", "write one [[csv.channels]] table per column")
+    chans = [_parse_section(source, f"csv.channels[{i}]", CsvChannel, c) for i, c in enumerate(value)]
+    for i, c in enumerate(chans):
+        if not c.name:
+            _fail(source, f"csv.channels[{i}].name", "is empty", "name every column (e.g. mic, geophone)")
+        if c.scale == 0:
+            _fail(source, f"csv.channels[{i}].scale", "is 0 (every sample would read 0)", "set the raw-to-units factor")
+    rates = sorted({c.sample_rate for c in chans})
+    if len(rates) > 1:
+        _fail(source, "csv.channels", f"columns have different sample_rate values {rates}",
+              "one line holds one sample of every column: give them all the board's line rate")
+    names = [c.name for c in chans]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        _fail(source, "csv.channels", f"column name {_show(dup[0])} appears twice", "give every column its own name")
+    return chans
+
+
+def _parse(data: dict, source: str) -> Config:
+    sections = {f.name: f for f in fields(Config)}
+    kwargs = {}
+    for name, body in data.items():
+        if name not in sections:
+            where = "unknown section" if isinstance(body, dict) else "key outside any section"
+            _fail(source, name, where, f"valid sections: {', '.join(sections)}")
+        kwargs[name] = _parse_section(source, name, sections[name].default_factory, body)
+    cfg = Config(**kwargs)
+    _check_across(cfg, source)
+    return cfg
+
+
+def _check_across(cfg: Config, source: str) -> None:
+    """Rules that involve more than one key."""
+    if cfg.serial.reconnect_max_s < cfg.serial.reconnect_min_s:
+        _fail(source, "serial.reconnect_max_s", f"{cfg.serial.reconnect_max_s:g} is below reconnect_min_s "
+              f"({cfg.serial.reconnect_min_s:g})", "make reconnect_max_s >= reconnect_min_s")
+    if not cfg.serial.port:
+        _fail(source, "serial.port", "is empty", "set the serial device, e.g. /dev/edge-rep or /dev/ttyUSB0")
+    if cfg.serial.format == "csv" and not cfg.csv.channels:
+        _fail(source, "csv.channels", "no columns given but serial.format is 'csv'", "add one [[csv.channels]] table per column")
+    if not cfg.node.id:
+        cfg.node.id = socket.gethostname()
+    if any(ch in cfg.node.id for ch in "/+#") or any(ch.isspace() for ch in cfg.node.id):
+        _fail(source, "node.id", f"{_show(cfg.node.id)} contains a space, '/', '+' or '#'",
+              "use letters, digits, '-', '_' or '.' (it becomes part of the MQTT topic)")
+    if not cfg.output.jsonl:
+        _fail(source, "output.jsonl", "is empty", "use '-' for stdout or a file path")
+    m = cfg.mqtt
+    if any(ch in m.topic for ch in "+#") or not m.topic:
+        _fail(source, "mqtt.topic", f"{_show(m.topic)} is empty or has an MQTT wildcard (+ or #)",
+              "publish to a plain topic such as edge-rep/{node}")
+    try:
+        m.topic.format(node="n")
+    except (KeyError, IndexError, ValueError) as e:
+        _fail(source, "mqtt.topic", f"bad placeholder in {_show(m.topic)} ({e})", "the only placeholder is {node}")
+    if m.enabled and not m.host:
+        _fail(source, "mqtt.host", "is empty but mqtt.enabled is true", "set the broker's host name or disable MQTT")
+
+
+def check_paths(cfg: Config) -> list[str]:
+    """Files the config names that are not there (the daemon needs them); empty when all exist."""
+    problems = []
+    if cfg.model.path and not Path(cfg.model.path).is_file():
+        problems.append(f"model.path: {cfg.model.path} does not exist")
+    if cfg.mqtt.enabled:
+        if cfg.mqtt.password_file and not Path(cfg.mqtt.password_file).is_file():
+            problems.append(f"mqtt.password_file: {cfg.mqtt.password_file} does not exist")
+    if cfg.record.dir and not Path(cfg.record.dir).parent.is_dir():
+        problems.append(f"record.dir: parent of {cfg.record.dir} does not exist")
+    if cfg.output.jsonl != "-" and not Path(cfg.output.jsonl).parent.is_dir():
+        problems.append(f"output.jsonl: directory of {cfg.output.jsonl} does not exist")
+    return problems
+
+
+# --- TOML output ----------------------------------------------------------------------------------
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    raise TypeError(f"no TOML form for {type(v).__name__}")
+
+
+def dump_toml(cfg: Config, comments: bool = True) -> str:
+    """The config as TOML that ``load_config`` reads back to an equal ``Config``; with each key's doc as a comment."""
+    lines = []
+    for sec in fields(cfg):
+        obj = getattr(cfg, sec.name)
+        if comments:
+            lines.append(f"# {type(obj).__doc__.strip()}")
+        lines.append(f"[{sec.name}]")
+        tables, tables_doc = [], ""
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if f.name == "channels":  # arrays of tables must follow the section's plain keys
+                tables, tables_doc = v, f.metadata["doc"]
+                continue
+            if comments:
+                lines.append(f"# {f.metadata['doc']}")
+            lines.append(f"{f.name} = {_toml_value(v)}")
+        if tables and comments:
+            lines.append(f"# {tables_doc}")
+        for c in tables:
+            lines.append(f"[[{sec.name}.channels]]")
+            lines.extend(f"{cf.name} = {_toml_value(getattr(c, cf.name))}" for cf in fields(c))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def schema_keys() -> list[str]:
+    """Every key of the schema as ``section.key`` (csv channel keys as ``csv.channels.<key>``)."""
+    keys = []
+    for sec in fields(Config):
+        for f in fields(sec.default_factory):
+            keys.append(f"{sec.name}.{f.name}")
+            if f.name == "channels":
+                keys.extend(f"{sec.name}.channels.{cf.name}" for cf in fields(CsvChannel))
+    return keys
