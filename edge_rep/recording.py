@@ -2,7 +2,8 @@
 (like ObsPy's Trace/Stream), plus labels; and their cutting into fixed windows.
 
 Times are seconds. ``Channels.start_time`` and ``Recording.start_time`` are on one clock (UNIX epoch
-for real data, board time for logs); label intervals are seconds from ``Recording.start_time``.
+for real data and for sensor logs, whose samples are placed on the host clock since board time restarts
+at every board reset); label intervals are seconds from ``Recording.start_time``.
 Samples that were lost are NaN: gaps stay gaps, time never shifts.
 """
 

@@ -1,0 +1,29 @@
+"""``edge-rep convert-log``: a sensor log into the dataset format, WAV or miniSEED."""
+
+NAME = "convert-log"
+HELP = "convert a sensor log (from 'edge-rep record' or 'simulate --log') to a dataset recording, WAV or miniSEED"
+EXAMPLE = "edge-rep convert-log run1.edgelog --to dataset --out data/run1.npz"
+ORDER = 42
+
+
+def add_arguments(p) -> None:
+    p.add_argument("log", help="sensor log file")
+    p.add_argument("--to", choices=("dataset", "wav", "mseed"), required=True,
+                   help="dataset: one .npz recording (labels from LOG.labels.json); wav: one float32 WAV per "
+                        "modality (gaps become 0); mseed: miniSEED, one trace per channel and gap-free run "
+                        "(needs obspy)")
+    p.add_argument("--out", required=True, help="output file; for WAV with several modalities, <out>-<modality>.wav")
+
+
+def run(args) -> int:
+    from firmware_bridge.export import to_dataset, to_mseed, to_wav
+    from firmware_bridge.sensorlog import read_log, to_recording
+
+    log = read_log(args.log)
+    rec = to_recording(log)
+    if log.tail_bytes:
+        print(f"convert-log: {args.log}: ignored {log.tail_bytes} bytes of a torn last record")
+    written = {"dataset": to_dataset, "wav": to_wav, "mseed": to_mseed}[args.to](rec, args.out)
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,69 @@
+"""``edge-rep record``: store a serial link's raw bytes with host receive times (a sensor log)."""
+
+NAME = "record"
+HELP = "record the raw bytes of a sensor board's serial port into a sensor log (replayable byte for byte)"
+EXAMPLE = "edge-rep record --port /dev/ttyUSB0 --out run1.edgelog --seconds 600"
+ORDER = 41
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0 or a /dev/serial/by-id/ path")
+    p.add_argument("--out", required=True, help="log file to create (never overwritten)")
+    p.add_argument("--baud", type=int, default=921600, help="line speed (default 921600)")
+    p.add_argument("--format", choices=("binary", "csv"), default="binary",
+                   help="what the board sends: binary protocol frames (default) or CSV lines")
+    p.add_argument("--config", help="edge-rep.toml whose [csv] channel map is stored in the log (with --format csv; "
+                                    "default: the built-in defaults)")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default 0: until Ctrl-C)")
+    p.add_argument("--quiet", action="store_true", help="no periodic summary")
+
+
+def run(args) -> int:
+    import queue
+    import signal
+    import time
+
+    from firmware_bridge.codec import Decoder
+    from firmware_bridge.port import PortReader, open_port
+    from firmware_bridge.sensorlog import LogHeader, LogWriter, csv_header
+
+    extra = {}
+    if args.format == "csv":                       # the channel map, so the log can be decoded later
+        from ..config import load_config
+        cfg = load_config(args.config)
+        extra = csv_header(cfg.csv.channels, cfg.csv.separator)
+    open_port(args.port, args.baud).close()        # a missing, busy or forbidden port fails here, with one line
+    writer = LogWriter(args.out, LogHeader(port=args.port, baudrate=args.baud, input=args.format, extra=extra))
+    chunks: queue.Queue = queue.Queue()
+    reader = PortReader(args.port, lambda data, t: chunks.put((data, t)), args.baud,
+                        on_state=lambda s: print(f"record: {s}", flush=True))
+    dec = Decoder() if args.format == "binary" else None
+    t_end = time.monotonic() + args.seconds if args.seconds > 0 else float("inf")
+    next_report = time.monotonic() + 5.0
+    def on_term(signum, frame):                    # systemd stop: end like Ctrl-C, keeping every byte
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    reader.start()
+    try:
+        while time.monotonic() < t_end:
+            try:
+                data, t = chunks.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            writer.write(data, t)
+            if dec:
+                dec.feed(data)
+            if not args.quiet and time.monotonic() >= next_report:
+                next_report += 5.0
+                extra = (f", {dec.stats.frames} frames, {dec.stats.crc_errors} CRC errors" if dec else "")
+                print(f"record: {writer.bytes} bytes{extra}", flush=True)
+    except KeyboardInterrupt:
+        pass                                        # Ctrl-C ends a recording normally: keep what was taken
+    finally:
+        reader.stop()
+        while not chunks.empty():
+            writer.write(*chunks.get())
+        writer.close()
+    print(f"wrote {args.out}: {writer.bytes} bytes in {writer.records} records")
+    return 0

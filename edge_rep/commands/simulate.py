@@ -1,0 +1,56 @@
+"""``edge-rep simulate``: a simulated sensor board on a pseudo-terminal (or into a sensor log)."""
+
+NAME = "simulate"
+HELP = "simulate a sensor board: stream synthetic or recorded signals per the wire protocol, with faults"
+EXAMPLE = "edge-rep simulate --link /tmp/edge-board --fault drop:acoustic@10-20 --fault reset@40 --duration 60"
+ORDER = 40
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--profile", default="mod", help="sensor profile of the synthetic signals (default mod)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of signal to stream (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the signals and of random faults (default 0)")
+    p.add_argument("--recording", help="stream this recording (.npz, the dataset format) instead of synthetic signals")
+    p.add_argument("--scenario", help="faults from a TOML or JSON file (see firmware_bridge/simulator.py)")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="a fault KIND[:CHANNEL][@AT[-UNTIL]][=LEVEL], repeatable; kinds: drop, flatline, saturate, "
+                        "noise, corrupt, lose, stall, disconnect, reset (e.g. drop:acoustic@10-20, corrupt@5-6=0.01)")
+    p.add_argument("--link", help="keep this symlink pointing at the current pty (follows disconnect/reappear)")
+    p.add_argument("--packet-ms", type=float, default=50.0, help="samples per DATA frame, in ms (default 50)")
+    p.add_argument("--board-id", type=int, default=1, help="board id in the frame headers (default 1)")
+    p.add_argument("--speed", type=float, default=1.0, help="play this many times faster than real time (default 1)")
+    p.add_argument("--log", help="write a sensor log (simulated host times, no pty, no waiting) instead of a pty")
+
+
+def run(args) -> int:
+    from firmware_bridge.simulator import PtyLink, Scenario, Simulator, run_realtime, write_log
+
+    from ..errors import EdgeRepError
+    from ..profiles import get_profile
+
+    if not args.speed > 0:
+        raise EdgeRepError(f"--speed {args.speed}: must be a positive factor")
+    scenario = Scenario.load(args.scenario) if args.scenario else Scenario()
+    scenario.faults += Scenario.parse(args.fault).faults
+    profile = get_profile(args.profile)
+    kw = dict(packet_s=args.packet_ms / 1000, board_id=args.board_id)
+
+    def board():
+        if args.recording:
+            from ..dataset import read_recording
+            return Simulator(read_recording(args.recording), scenario, args.seed, **kw)
+        return Simulator.synthetic(profile, args.duration, args.seed, scenario, **kw)
+
+    if args.log:
+        sim = board()
+        w = write_log(sim, args.log)
+        print(f"wrote {args.log}: {w.bytes} bytes in {w.records} records, {sim.duration:.1f} s")
+        return 0
+    link = PtyLink(args.link)          # first, so a bad --link fails before the signals are rendered
+    try:
+        sim = board()
+        print(f"simulated board on {link.path}" + (f" (link {args.link})" if args.link else ""), flush=True)
+        run_realtime(sim, link, args.speed, on_event=lambda s: print(s, flush=True))
+    finally:
+        link.close()
+    return 0

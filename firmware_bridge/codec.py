@@ -1,0 +1,306 @@
+"""Frames <-> messages: ``encode(msg) -> bytes`` and the incremental ``Decoder``.
+
+    frame = 0x00, COBS(header | payload | CRC-32C LE), 0x00        (see PROTOCOL.md)
+
+    dec = Decoder()
+    for msg in dec.feed(chunk):      # any chunking; garbage, cuts and bit flips are skipped and counted
+        ...
+    dec.stats                        # DecoderStats: link totals and per-board BoardStats
+
+The decoder never raises on wire data and never holds more than ``MAX_ENCODED`` bytes of a partial
+frame: a run of bytes longer than the largest legal frame is dropped up to the next delimiter.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+from cobs import cobs
+from crc32c import crc32c
+
+from edge_rep.errors import EdgeRepError
+
+from .protocol import (
+    BLOCK_HEADER_SIZE,
+    CRC_SIZE,
+    FMT_FLOAT32,
+    FMT_INT16,
+    FMT_INT24,
+    FMT_INT32,
+    FULL_SCALE,
+    HEADER_SIZE,
+    MAX_ENCODED,
+    MAX_FRAME,
+    MODALITY_CODES,
+    MODALITY_NAMES,
+    MSG_DATA,
+    MSG_HEARTBEAT,
+    MSG_HELLO,
+    MSG_STATUS,
+    SAMPLE_FORMATS,
+    VERSION_MAJOR,
+    VERSION_MINOR,
+    ChannelDescriptor,
+    Data,
+    Heartbeat,
+    Hello,
+    Message,
+    SampleBlock,
+    Status,
+)
+
+DELIMITER = b"\x00"
+_HEADER = struct.Struct("<BBBBHIQ")
+_CRC = struct.Struct("<I")
+_BLOCK = struct.Struct("<BBHQ")
+_CHANNEL = struct.Struct("<BBBBIf")
+_STATUS_CH = struct.Struct("<BBH")
+_U8, _U32, _U64 = struct.Struct("<B"), struct.Struct("<I"), struct.Struct("<Q")
+_WIRE_DTYPE = {FMT_INT16: np.dtype("<i2"), FMT_INT32: np.dtype("<i4"), FMT_FLOAT32: np.dtype("<f4")}
+
+
+# ----------------------------------------------------------------------------------------------- encoding
+
+def _str8(s: str) -> bytes:
+    b = s.encode("utf-8")
+    if len(b) > 255:
+        raise EdgeRepError(f"protocol string '{s[:20]}...' is {len(b)} bytes; the limit is 255")
+    return bytes([len(b)]) + b
+
+
+def _pack_samples(fmt: int, samples: np.ndarray) -> bytes:
+    if fmt not in SAMPLE_FORMATS:
+        raise EdgeRepError(f"sample format {fmt} is unknown; use one of {sorted(SAMPLE_FORMATS)}")
+    if fmt == FMT_FLOAT32:
+        return np.asarray(samples, dtype="<f4").tobytes()
+    v = np.asarray(samples)
+    if v.size and (v.min() < -FULL_SCALE[fmt] - 1 or v.max() > FULL_SCALE[fmt]):
+        raise EdgeRepError(f"samples out of range for {SAMPLE_FORMATS[fmt][0]}; clip them to full scale first")
+    if fmt == FMT_INT24:   # little-endian two's complement, 3 bytes: the low 3 bytes of an int32
+        return v.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    return v.astype(_WIRE_DTYPE[fmt]).tobytes()
+
+
+def _payload(msg: Message) -> bytes:
+    if isinstance(msg, Data):
+        if len(msg.blocks) > 255:
+            raise EdgeRepError("a DATA frame holds at most 255 sample blocks")
+        parts = [_U8.pack(len(msg.blocks))]
+        for b in msg.blocks:
+            n = int(np.asarray(b.samples).size)
+            parts += [_BLOCK.pack(b.channel_id, b.fmt, n, b.first_index), _pack_samples(b.fmt, b.samples)]
+        return b"".join(parts)
+    if isinstance(msg, Hello):
+        parts = [_U64.pack(msg.board_uid), _str8(msg.board_name), _str8(msg.firmware), _U8.pack(len(msg.channels))]
+        for c in msg.channels:
+            parts += [_CHANNEL.pack(c.channel_id, MODALITY_CODES.get(c.modality, 0), c.fmt, 0,
+                                    int(round(c.sample_rate * 1000)), c.scale), _str8(c.units), _str8(c.sensor)]
+        return b"".join(parts)
+    if isinstance(msg, Heartbeat):
+        return _U32.pack(msg.frames_dropped)
+    if isinstance(msg, Status):
+        return _U32.pack(msg.board_flags) + _U8.pack(len(msg.channels)) + b"".join(
+            _STATUS_CH.pack(ch, 0, flags) for ch, flags in sorted(msg.channels.items()))
+    raise EdgeRepError(f"cannot encode {type(msg).__name__}; expected Hello, Data, Heartbeat or Status")
+
+
+def encode(msg: Message) -> bytes:
+    """One complete frame on the wire: 0x00, COBS(header, payload, CRC-32C), 0x00."""
+    try:
+        raw = _HEADER.pack(VERSION_MAJOR, VERSION_MINOR, msg.TYPE, 0, msg.board_id, msg.seq, msg.timestamp_us)
+        raw += _payload(msg)
+    except struct.error as e:
+        raise EdgeRepError(f"{type(msg).__name__} frame: a field is out of range ({e}); check its values") from None
+    if len(raw) + CRC_SIZE > MAX_FRAME:
+        raise EdgeRepError(f"{type(msg).__name__} frame of {len(raw) + CRC_SIZE} bytes exceeds the {MAX_FRAME}-byte "
+                           f"maximum; send fewer samples per frame")
+    raw += _CRC.pack(crc32c(raw))
+    return DELIMITER + cobs.encode(raw) + DELIMITER
+
+
+# ----------------------------------------------------------------------------------------------- decoding
+
+@dataclass
+class BoardStats:
+    """What one board's frames told us. CRC errors and discarded bytes cannot name their board, so they
+    are charged to the board last heard on this link (one port is one board)."""
+
+    frames: int = 0
+    seq_gaps: int = 0        # times the sequence number jumped forward
+    frames_lost: int = 0     # frames missing in those jumps
+    resets: int = 0          # reboots seen: a HELLO with sequence 0, or the sequence going backwards
+    crc_errors: int = 0
+    bytes_discarded: int = 0
+    last_seq: int = -1
+
+
+@dataclass
+class DecoderStats:
+    bytes_in: int = 0
+    bytes_discarded: int = 0     # bytes that were not part of a valid frame (delimiters excluded)
+    frames: int = 0              # valid frames returned as messages
+    crc_errors: int = 0
+    cobs_errors: int = 0         # frames whose COBS encoding was broken
+    oversize: int = 0            # runs longer than the largest legal frame
+    too_short: int = 0
+    unsupported_version: int = 0  # another major version
+    unknown_type: int = 0        # valid frames of a message type this decoder does not know (skipped)
+    malformed: int = 0           # valid CRC but a payload that does not parse
+    boards: dict[int, BoardStats] = field(default_factory=dict)
+
+
+def _read_str8(buf: bytes, off: int) -> tuple[str, int]:
+    n = buf[off]
+    end = off + 1 + n
+    if end > len(buf):
+        raise ValueError("string runs past the payload")
+    return buf[off + 1:end].decode("utf-8"), end
+
+
+def _unpack_samples(fmt: int, buf: bytes, off: int, n: int) -> tuple[np.ndarray, int]:
+    if fmt not in SAMPLE_FORMATS:
+        raise ValueError(f"unknown sample format {fmt}")
+    end = off + n * SAMPLE_FORMATS[fmt][1]
+    if end > len(buf):
+        raise ValueError("sample block runs past the payload")
+    if fmt == FMT_INT24:   # into the top 3 bytes of little-endian int32s, then an arithmetic shift sign-extends
+        w = bytearray(4 * n)
+        w[1::4], w[2::4], w[3::4] = buf[off:end:3], buf[off + 1:end:3], buf[off + 2:end:3]
+        return np.frombuffer(w, "<i4") >> 8, end
+    v = np.frombuffer(buf, _WIRE_DTYPE[fmt], n, off)
+    return v.astype(np.float32 if fmt == FMT_FLOAT32 else np.int32), end
+
+
+def _parse(mtype: int, p: bytes, hdr: dict) -> Message | None:
+    """Payload -> message; None for an unknown type. Trailing bytes (newer minor versions) are ignored."""
+    if mtype == MSG_DATA:
+        blocks, off = [], 1
+        for _ in range(p[0]):
+            ch, fmt, n, first = _BLOCK.unpack_from(p, off)
+            samples, off = _unpack_samples(fmt, p, off + BLOCK_HEADER_SIZE, n)
+            blocks.append(SampleBlock(ch, first, fmt, samples))
+        return Data(blocks=blocks, **hdr)
+    if mtype == MSG_HELLO:
+        (uid,) = _U64.unpack_from(p, 0)
+        name, off = _read_str8(p, 8)
+        fw, off = _read_str8(p, off)
+        chans = []
+        for _ in range(p[off]):
+            ch, mod, fmt, _r, rate_mhz, scale = _CHANNEL.unpack_from(p, off + 1)
+            units, off = _read_str8(p, off + 1 + _CHANNEL.size)
+            sensor, off = _read_str8(p, off)
+            off -= 1   # the loop reads the next record at off + 1
+            chans.append(ChannelDescriptor(ch, MODALITY_NAMES.get(mod, "unknown"), rate_mhz / 1000.0, fmt,
+                                           float(scale), units, sensor))
+        return Hello(board_uid=uid, board_name=name, firmware=fw, channels=chans, **hdr)
+    if mtype == MSG_HEARTBEAT:
+        return Heartbeat(frames_dropped=_U32.unpack_from(p, 0)[0], **hdr)
+    if mtype == MSG_STATUS:
+        (flags,) = _U32.unpack_from(p, 0)
+        chans = {}
+        for i in range(p[4]):
+            ch, _r, f = _STATUS_CH.unpack_from(p, 5 + i * _STATUS_CH.size)
+            chans[ch] = f
+        return Status(board_flags=flags, channels=chans, **hdr)
+    return None
+
+
+class Decoder:
+    """Incremental frame decoder for one link. ``feed(bytes) -> list[Message]``; never raises on wire data."""
+
+    def __init__(self) -> None:
+        self.stats = DecoderStats()
+        self._buf = bytearray()      # partial frame (COBS-encoded), at most MAX_ENCODED bytes
+        self._skipping = False       # dropping an over-long run up to the next delimiter
+        self._last_board: int | None = None
+
+    def feed(self, data: bytes) -> list[Message]:
+        out: list[Message] = []
+        self.stats.bytes_in += len(data)
+        pos = 0
+        while True:
+            i = data.find(0, pos)
+            if i < 0:
+                self._keep(data, pos)
+                return out
+            if self._skipping:
+                self._discard(i - pos)
+                self._skipping = False
+            elif self._buf:
+                self._buf += data[pos:i]
+                frame = bytes(self._buf)
+                self._buf.clear()
+                self._frame(frame, out)
+            elif i > pos:
+                self._frame(data[pos:i], out)
+            pos = i + 1
+
+    def _keep(self, data: bytes, pos: int) -> None:
+        n = len(data) - pos
+        if self._skipping:
+            self._discard(n)
+        elif len(self._buf) + n > MAX_ENCODED:
+            self._discard(len(self._buf) + n)
+            self.stats.oversize += 1
+            self._buf.clear()
+            self._skipping = True
+        else:
+            self._buf += data[pos:]
+
+    def _discard(self, n: int) -> None:
+        self.stats.bytes_discarded += n
+        if self._last_board is not None:
+            self.stats.boards[self._last_board].bytes_discarded += n
+
+    def _frame(self, enc: bytes, out: list[Message]) -> None:
+        s = self.stats
+        if len(enc) > MAX_ENCODED:
+            s.oversize += 1
+            return self._discard(len(enc))
+        try:
+            raw = cobs.decode(enc)
+        except cobs.DecodeError:
+            s.cobs_errors += 1
+            return self._discard(len(enc))
+        if len(raw) < HEADER_SIZE + CRC_SIZE:
+            s.too_short += 1
+            return self._discard(len(enc))
+        if crc32c(raw[:-CRC_SIZE]) != _CRC.unpack_from(raw, len(raw) - CRC_SIZE)[0]:
+            s.crc_errors += 1
+            if self._last_board is not None:
+                s.boards[self._last_board].crc_errors += 1
+            return self._discard(len(enc))
+        major, _minor, mtype, _flags, board, seq, ts = _HEADER.unpack_from(raw)
+        if major != VERSION_MAJOR:
+            s.unsupported_version += 1
+            return self._discard(len(enc))
+        try:
+            msg = _parse(mtype, raw[HEADER_SIZE:-CRC_SIZE], {"board_id": board, "seq": seq, "timestamp_us": ts})
+        except (struct.error, ValueError, IndexError):   # UnicodeDecodeError is a ValueError
+            s.malformed += 1
+            return self._discard(len(enc))
+        self._track(board, seq, mtype == MSG_HELLO)
+        if msg is None:
+            s.unknown_type += 1
+            return
+        s.frames += 1
+        out.append(msg)
+
+    def _track(self, board: int, seq: int, hello: bool) -> None:
+        b = self.stats.boards.get(board)
+        if b is None:
+            b = self.stats.boards[board] = BoardStats()
+        elif hello and seq == 0:
+            b.resets += 1
+        else:
+            gap = (seq - b.last_seq - 1) & 0xFFFFFFFF
+            if 0 < gap < 2**31:
+                b.seq_gaps += 1
+                b.frames_lost += gap
+            elif gap >= 2**31:       # went backwards: the board restarted and its HELLO was lost
+                b.resets += 1
+        b.frames += 1
+        b.last_seq = seq
+        self._last_board = board
