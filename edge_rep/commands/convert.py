@@ -1,0 +1,54 @@
+"""``edge-rep convert``: turn a public dataset or plain files into an edge-rep dataset folder."""
+
+NAME = "convert"
+HELP = "convert MOD CSVs/.pt, ACIDS .mat, WAV or miniSEED files into an edge-rep dataset (split by recording)"
+EXAMPLE = "edge-rep convert mod-csv ~/Parkland/raw --out data/mod --profile mod"
+ORDER = 11
+
+FORMAT_NAMES = ("mod-csv", "mod-pt", "acids", "wav", "mseed")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("format", choices=FORMAT_NAMES, help="input format")
+    p.add_argument("src", help="source file or folder")
+    p.add_argument("--out", required=True, help="dataset folder to write (appears only when complete)")
+    p.add_argument("--label", help="class of every recording (default: from the data or the folder names)")
+    p.add_argument("--profile", help="sensor profile (default: acids for acids, else mod)")
+    p.add_argument("--modality", choices=("acoustic", "seismic"),
+                   help="wav/mseed: which modality the files hold (default: acoustic for wav, seismic for mseed)")
+    p.add_argument("--channel", help="wav: channel index; mseed: channel code (e.g. EHZ)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/val/test assignment (default 0)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..dataset import load_dataset, write_dataset
+    from ..errors import EdgeRepError
+    from ..loaders import assign_splits, loader
+    from ..profiles import get_profile
+
+    profile = get_profile(args.profile or ("acids" if args.format == "acids" else "mod"))
+    mod = loader(args.format)
+    src = Path(args.src).expanduser()
+    kwargs = {}
+    if args.format in ("wav", "mseed"):
+        kwargs["modality"] = args.modality or ("acoustic" if args.format == "wav" else "seismic")
+        if args.channel is not None:
+            if args.format == "wav":
+                try:
+                    kwargs["channel"] = int(args.channel)
+                except ValueError:
+                    raise EdgeRepError(f"--channel {args.channel}: a WAV channel is an index (0, 1, ...)") from None
+            else:
+                kwargs["channel"] = args.channel
+    elif args.modality or args.channel is not None:
+        raise EdgeRepError(f"--modality/--channel apply to wav and mseed only, not {args.format}")
+    recs = mod.load(src, profile, label=args.label, **kwargs)
+    if not recs:
+        raise EdgeRepError(f"{src}: nothing to convert; check the folder")
+    group = getattr(mod, "group_of", lambda r: r.id)
+    out = write_dataset(args.out, assign_splits(recs, seed=args.seed, group=group), profile)
+    splits = load_dataset(out).splits()
+    print(f"wrote {out}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) + f" recordings (profile {profile.name})")
+    return 0

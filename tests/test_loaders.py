@@ -1,0 +1,198 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_rep.errors import EdgeRepError
+from edge_rep.loaders import acids, assign_splits, loader, mod_csv, mod_pt, mseed, wav
+from edge_rep.profiles import ACIDS, MOD
+
+from fixtures_data import write_acids_run, write_mod_csv_node, write_mod_pt, write_wav
+
+
+def test_mod_csv_node_folders(tmp_path):
+    aud, ehz = write_mod_csv_node(tmp_path / "motorcycle" / "node1", seconds=3.0, seed=1)
+    write_mod_csv_node(tmp_path / "walking" / "node2", seconds=2.0, seed=2, header=False)
+    recs = {r.id: r for r in mod_csv.load(tmp_path, MOD)}
+    assert set(recs) == {"motorcycle__node1", "walking__node2"}
+    r = recs["motorcycle__node1"]
+    assert r.labels[0].label == "motorcycle" and recs["walking__node2"].labels[0].label == "pedestrian"
+    ac, se = r.modalities["acoustic"], r.modalities["seismic"]
+    assert ac.sample_rate == 8000.0 and ac.n_samples == 24000 and se.n_samples == 300
+    assert r.start_time == pytest.approx(1.6e9)
+    assert np.array_equal(se.data[0], ehz.astype(np.float32))
+    # the 440 Hz tone survives the 16 -> 8 kHz resampling
+    f = np.fft.rfftfreq(ac.n_samples, 1 / 8000)
+    assert f[np.argmax(np.abs(np.fft.rfft(ac.data[0])))] == pytest.approx(440, abs=1)
+    r.validate(MOD)
+
+
+def test_mod_csv_label_override_and_bad_files(tmp_path):
+    write_mod_csv_node(tmp_path / "n1", seconds=1.0)
+    assert mod_csv.load(tmp_path / "n1", MOD, label="truck")[0].labels[0].label == "truck"
+    with pytest.raises(EdgeRepError, match="spaceship.*not in the class list"):
+        mod_csv.load(tmp_path / "n1", MOD, label="spaceship")
+    ehz = tmp_path / "n1" / "ehz.csv"
+    ehz.write_text(ehz.read_text() + "1600000005.0\n")             # truncated last row
+    with pytest.raises(EdgeRepError, match="ehz.csv: truncated or corrupt CSV"):
+        mod_csv.load(tmp_path / "n1", MOD)
+    write_mod_csv_node(tmp_path / "n2", seconds=1.0, seis_rate=50.0)   # geophone at the wrong rate
+    with pytest.raises(EdgeRepError, match="ehz.csv: timestamps imply 50 Hz"):
+        mod_csv.load(tmp_path / "n2", MOD)
+    with pytest.raises(EdgeRepError, match="not found"):
+        mod_csv.load(tmp_path / "nowhere", MOD)
+
+
+def test_mod_csv_channels_of_different_lengths(tmp_path):
+    write_mod_csv_node(tmp_path / "n1", seconds=4.0)
+    lines = (tmp_path / "n1" / "ehz.csv").read_text().splitlines()
+    (tmp_path / "n1" / "ehz.csv").write_text("\n".join(lines[:150]) + "\n")   # 1.5 s of 4 s
+    with pytest.raises(EdgeRepError, match="n1: channels of different lengths"):
+        mod_csv.load(tmp_path, MOD)
+
+
+class Evil:
+    """An arbitrary object: loading it would mean unpickling code paths, which weights_only refuses."""
+
+
+@pytest.mark.parametrize("fft", [False, True])
+def test_mod_pt_time_and_fft_layouts(tmp_path, fft):
+    truth = write_mod_pt(tmp_path / "run7_0.pt", label=6, fft=fft)
+    write_mod_pt(tmp_path / "run7_1.pt", label="truck", fft=fft, seed=1)
+    recs = {r.id: r for r in mod_pt.load(tmp_path, MOD)}
+    r = recs["run7_0"]
+    assert r.labels[0].label == "pedestrian" and recs["run7_1"].labels[0].label == "truck"
+    np.testing.assert_allclose(r.modalities["acoustic"].data[0], truth["audio"], atol=1e-4)
+    np.testing.assert_allclose(r.modalities["seismic"].data[0], truth["seismic"], atol=1e-4)
+    assert {mod_pt.group_of(x) for x in recs.values()} == {"run7"}
+    r.validate(MOD)
+
+
+def test_mod_pt_rejects_pickled_objects_and_wrong_rate(tmp_path):
+    import torch
+
+    torch.save({"label": 0, "data": {"shake": {"audio": Evil()}}}, tmp_path / "evil.pt")
+    with pytest.raises(EdgeRepError, match="evil.pt: .*objects other than tensors"):
+        mod_pt.load(tmp_path / "evil.pt", MOD)
+    write_mod_pt(tmp_path / "x" / "short_0.pt", audio_n=800)   # 4 kHz audio
+    with pytest.raises(EdgeRepError, match="short_0.pt: audio holds 8000 samples.*4000 Hz"):
+        mod_pt.load(tmp_path / "x", MOD)
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "cut.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(EdgeRepError, match="cut.pt: not a readable tensor file"):
+        mod_pt.load(tmp_path / "y", MOD)
+
+
+def test_acids_mat(tmp_path):
+    write_acids_run(tmp_path, "tracked_run1", n_ac=4096)
+    write_acids_run(tmp_path, "run2", n_ac=2048, seed=1)
+    unlabelled = {r.id: r.labels for r in acids.load(tmp_path, ACIDS)}
+    assert unlabelled["run2"] == [] and unlabelled["tracked_run1"][0].label == "tracked"   # from the run name
+    recs = {r.id: r for r in acids.load(tmp_path, ACIDS, label="car")}
+    assert set(recs) == {"tracked_run1", "run2"}
+    r = recs["tracked_run1"]
+    assert r.modalities["acoustic"].data.shape == (1, 4096) and r.modalities["seismic"].sample_rate == 1024.0
+    r.validate(ACIDS)
+
+
+def test_acids_bad_files(tmp_path):
+    write_acids_run(tmp_path, "r1", n_ac=4096, n_se=2048)
+    with pytest.raises(EdgeRepError, match="r1.*channels of different lengths"):
+        acids.load(tmp_path, ACIDS, label="car")
+    p = tmp_path / "Seismic" / "r1.mat"
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(EdgeRepError, match="r1.mat: truncated or corrupt"):
+        acids.load(tmp_path, ACIDS, label="car")
+    with pytest.raises(EdgeRepError, match="no Acoustics"):
+        acids.load(tmp_path / "Acoustics", ACIDS)
+
+
+def test_wav_resampled_and_scaled(tmp_path):
+    x = write_wav(tmp_path / "car" / "a.wav", rate=16000, seconds=2.5)
+    recs = wav.load(tmp_path, MOD)
+    assert len(recs) == 1 and recs[0].id == "car__a" and recs[0].labels[0].label == "car"
+    ac = recs[0].modalities["acoustic"]
+    assert ac.sample_rate == 8000.0 and ac.n_samples == 20000 and "seismic" not in recs[0].modalities
+    assert np.abs(ac.data).max() == pytest.approx(0.5, abs=0.02)
+    write_wav(tmp_path / "st.wav", channels=2)
+    with pytest.raises(EdgeRepError, match="st.wav: has 2 channels.*--channel"):
+        wav.load(tmp_path / "st.wav", MOD)
+    assert wav.load(tmp_path / "st.wav", MOD, channel=1)[0].modalities["acoustic"].n_channels == 1
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00")
+    with pytest.raises(EdgeRepError, match="bad.wav: not a readable WAV"):
+        wav.load(tmp_path / "bad.wav", MOD)
+    write_wav(tmp_path / "odd.wav", rate=7919, seconds=0.5)
+    with pytest.raises(EdgeRepError, match="odd.wav: cannot resample 7919 Hz"):
+        wav.load(tmp_path / "odd.wav", MOD)
+
+
+OBSPY_DATA = None
+try:
+    import obspy
+    OBSPY_DATA = Path(obspy.__file__).parent / "io" / "mseed" / "tests" / "data"
+except ImportError:   # obspy is a dev dependency; this makes the need explicit
+    pass
+
+
+def test_mseed_real_recording(tmp_path):
+    assert OBSPY_DATA is not None, "obspy (dev dependency) is needed for the miniSEED test"
+    src = OBSPY_DATA / "BW.BGLD.__.EHE.D.2008.001.first_10_records"   # real 200 Hz station data, 20.6 s
+    st = obspy.read(str(src))
+    recs = mseed.load(src, MOD, label="background")
+    r = recs[0]
+    se = r.modalities["seismic"]
+    assert se.sample_rate == 100.0 and se.n_samples == st[0].stats.npts // 2
+    assert r.start_time == pytest.approx(st[0].stats.starttime.timestamp)
+    assert se.sensor["id"] == "BW.BGLD..EHE"
+    # the resampled trace keeps the original's low-frequency content
+    orig = st[0].data.astype(float)
+    assert np.corrcoef(se.data[0, 100:-100], orig[::2][100:-100])[0, 1] > 0.9
+    r.validate(MOD)
+    assert len(list(r.windows(MOD))) == 19
+
+
+def test_mseed_gaps_stay_gaps(tmp_path):
+    r = mseed.load(OBSPY_DATA / "gaps.mseed", MOD, label="background")[0]
+    x = r.modalities["seismic"].data[0]
+    assert np.isnan(x).any() and np.isfinite(x).mean() > 0.8
+    assert r.modalities["seismic"].duration == pytest.approx(272.0, abs=1.0)
+
+
+def test_mseed_bad_file(tmp_path):
+    (tmp_path / "junk.mseed").write_bytes(b"\x00" * 100)
+    with pytest.raises(EdgeRepError, match="junk.mseed: not a readable miniSEED"):
+        mseed.load(tmp_path / "junk.mseed", MOD)
+
+
+def test_mseed_without_obspy_says_what_to_install(monkeypatch, tmp_path):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_obspy(name, *a, **k):
+        if name == "obspy" or name.startswith("obspy."):
+            raise ImportError("no obspy")
+        return real_import(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_obspy)
+    with pytest.raises(EdgeRepError, match=r"pip install edge-rep\[seismic\]"):
+        mseed.load(tmp_path, MOD)
+
+
+def test_splits_are_by_recording_group_and_stable():
+    from edge_rep.recording import Channels, LabelInterval, Recording
+
+    def rec(i, lab):
+        return Recording(f"run{i // 4}_{i % 4}", {"seismic": Channels(np.zeros(200), 100.0)},
+                         labels=[LabelInterval(0, 2, lab)])
+    recs = [rec(i, "car" if i < 40 else "truck") for i in range(80)]
+    pairs = assign_splits(recs, seed=0, group=mod_pt.group_of)
+    by_group: dict[str, set] = {}
+    for r, s in pairs:
+        by_group.setdefault(mod_pt.group_of(r), set()).add(s)
+    assert all(len(s) == 1 for s in by_group.values())   # a run never straddles splits
+    assert {s for _, s in pairs} == {"train", "val", "test"}
+    assert pairs == assign_splits(recs, seed=0, group=mod_pt.group_of)
+
+
+def test_unknown_format():
+    with pytest.raises(EdgeRepError, match="unknown input format 'xls'"):
+        loader("xls")
