@@ -1,0 +1,61 @@
+"""``edge-rep train``: stage 1 (backbone on complete windows) + stage 2 (REP or a baseline under
+simulated missing modalities). Runs under ``torchrun --nproc_per_node N`` with DDP as well."""
+
+NAME = "train"
+HELP = "train the backbone and REP (or a baseline) on a dataset folder; resumable, DDP under torchrun"
+EXAMPLE = "edge-rep train --data runs/bench --out runs/train --eta 70 --missing both --threads 1"
+ORDER = 20
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--data", required=True, help="dataset folder (edge-rep synth / convert output)")
+    p.add_argument("--out", required=True, help="run folder: resumable training checkpoints, backbone, model")
+    p.add_argument("--save", default=None, help="where to write the final model (default OUT/model.safetensors)")
+    p.add_argument("--method", default="rep", help="rep (default), map, finetune or zerofill")
+    p.add_argument("--eta", type=float, default=70.0, help="simulated missing rate in percent (default 70)")
+    p.add_argument("--missing", default="both", help="missing type: acoustic, seismic or both (default both)")
+    p.add_argument("--stage1-epochs", type=int, default=None, help="backbone epochs (default 12)")
+    p.add_argument("--stage2-epochs", type=int, default=None, help="adaptation epochs (default 6)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per step and process (default 128)")
+    p.add_argument("--width", type=int, default=None, help="model width D (default 64)")
+    p.add_argument("--layers", type=int, default=None, help="transformer layers (default 4)")
+    p.add_argument("--buffer-tokens", type=int, default=None, help="REP buffer tokens L (default 4)")
+    p.add_argument("--rep-layer", type=int, default=None, help="replay layer k (default 2)")
+    p.add_argument("--init", default=None, help="REP buffer init: dynamic (default), random or zero")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's training checkpoints")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    import os
+
+    import torch
+
+    from ..errors import EdgeRepError
+    from ..model import ModelConfig
+    from ..train import METHODS, TrainConfig, run_training
+
+    if args.method not in METHODS:
+        raise EdgeRepError(f"--method {args.method}: use one of {', '.join(METHODS)}")
+    if not 0 <= args.eta <= 100:
+        raise EdgeRepError(f"--eta {args.eta}: a missing rate in percent, 0..100")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    over = {"width": args.width, "n_layer": args.layers, "buffer_tokens": args.buffer_tokens,
+            "rep_layer": args.rep_layer, "init": args.init}
+    cfg = ModelConfig.from_dict({**ModelConfig().to_dict(), **{k: v for k, v in over.items() if v is not None}})
+    t_over = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
+              "batch_size": args.batch_size, "eta": args.eta / 100.0, "missing": args.missing, "seed": args.seed}
+    tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
+    path = run_training(args.data, args.out, cfg, tc, method=args.method, resume=args.resume,
+                        progress=not args.quiet, save=args.save)
+    if int(os.environ.get("RANK", "0")) == 0:
+        from ..modelspec import ModelMeta
+        x = ModelMeta.load(path.with_suffix(".json")).extra
+        c = x["parameters"]
+        print(f"{args.method}: {c['trainable']:,} trainable of {c['total']:,} parameters "
+              f"(backbone {c['backbone']:,}); stage 1 {x['seconds']['stage1']} s, stage 2 {x['seconds']['stage2']} s")
+        print(f"wrote {path} (+ {path.with_suffix('.json').name})")
+    return 0

@@ -1,0 +1,261 @@
+"""Evaluation: the paper's table on our data, the REP ablations, and the replay measurement.
+
+Protocol (MAP/DCP/REP): the same missing rate eta and type in training and test; the test set's
+missing pattern is drawn once per (eta, type) with a fixed seed, so every method sees the same windows
+with the same modality missing. One stage-1 backbone (complete data) is shared by every cell.
+
+Methods:
+  zerofill  the complete-data backbone, the missing modality zero-filled and presented as if present
+  mask      the same backbone, missing modality's tokens hidden by the mask (no training; a reference)
+  finetune  full fine-tune of the backbone with modality dropout (the missing protocol)
+  map       MAP-style missing-aware prompts per scenario in the first layers, frozen backbone
+  rep       REP, frozen backbone
+Replay measurement: on test windows whose modality is missing while the earlier window (1..3 hops
+back, same recording) had it, REP with the buffers cached on that window (replay=1) against REP with
+its scenario's learned buffers (replay=0).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import EdgeRepError
+from .model import EdgeREP, ModelConfig
+from .train import Prepared, TrainConfig, batch_feats, earlier_window, prepare, simulate_missing, train_adapter, \
+    train_backbone
+
+EVAL_METHODS = ("zerofill", "mask", "finetune", "map", "rep")
+ABLATIONS: dict[str, dict] = {
+    "REP (full)": {},
+    "no bypass": {"bypass": False},
+    "private only": {"shared": False},
+    "shared only": {"private": False},
+    "no orthogonality loss": {"ortho_weight": 0.0},
+    "random init": {"init": "random"},
+    "zero init": {"init": "zero"},
+    "replay layer k=1": {"rep_layer": 1},
+    "replay layer k=3": {"rep_layer": 3},
+}
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, k: int) -> float:
+    cm = confusion(y, pred, k)
+    tp = np.diag(cm).astype(float)
+    denom = cm.sum(0) + cm.sum(1)
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
+    return float(np.nanmean(f1[cm.sum(1) > 0])) if (cm.sum(1) > 0).any() else 0.0
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    cm = np.zeros((k, k), np.int64)
+    np.add.at(cm, (y, pred), 1)
+    return cm
+
+
+@torch.no_grad()
+def predict(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tensor, method: str,
+            replay: torch.Tensor | None = None, buffers_in: torch.Tensor | None = None,
+            batch: int = 512) -> tuple[np.ndarray, torch.Tensor]:
+    """Predicted classes and buffers_out for windows ``idx`` under ``present`` as ``method`` sees them."""
+    model.eval()
+    M, L, D = model.n_mod, model.cfg.buffer_tokens, model.cfg.width
+    preds, bufs = [], []
+    for i in range(0, len(idx), batch):
+        sl = slice(i, i + batch)
+        p = present[sl]
+        B = len(p)
+        feats = batch_feats(prep, idx[sl], p)
+        seen = torch.ones_like(p) if method == "zerofill" else p   # zero-fill: the backbone is not told
+        r = replay[sl] if replay is not None else torch.zeros(B, M)
+        b = buffers_in[sl] if buffers_in is not None else torch.zeros(B, M, L, D)
+        logits, buf, _ = model.forward_features(feats, seen, r, b, adapt=method in ("rep", "map"))
+        preds.append(logits.argmax(1).numpy())
+        bufs.append(buf)
+    return (np.concatenate(preds) if preds else np.zeros(0, np.int64)), (torch.cat(bufs) if bufs else torch.zeros(0))
+
+
+def test_presence(prep: Prepared, eta: float, missing: str, modalities: tuple[str, ...], seed: int) -> torch.Tensor:
+    rng = np.random.default_rng([seed, 999, int(round(eta * 100)), (modalities + ("both",)).index(missing)])
+    sim = torch.from_numpy(simulate_missing(len(prep), eta, missing, modalities, rng))
+    rec = torch.from_numpy(prep.present.astype(np.float32))
+    p = rec * sim
+    none = p.sum(1) == 0
+    p[none] = rec[none]
+    return p
+
+
+def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) -> dict:
+    idx = np.flatnonzero(prep.y >= 0)
+    pred, _ = predict(model, prep, idx, present[idx], method)
+    y = prep.y[idx]
+    k = len(model.profile.classes)
+    return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "macro_f1": macro_f1(y, pred, k),
+            "confusion": confusion(y, pred, k).tolist()}
+
+
+@torch.no_grad()
+def replay_gain(model: EdgeREP, prep: Prepared, present: torch.Tensor, max_lag: int = 3) -> list[dict]:
+    """Accuracy on windows with a dropped modality: learned buffers (replay=0) vs an earlier window's cached ones."""
+    rows = []
+    M, L, D = model.n_mod, model.cfg.buffer_tokens, model.cfg.width
+    for lag in range(1, max_lag + 1):
+        prev = earlier_window(prep.rec, prep.start, lag)
+        cand = np.flatnonzero((prep.y >= 0) & (prev >= 0) & (present.numpy() < 1).any(1))
+        src = prev[cand]
+        src_present = torch.from_numpy(prep.present[src].astype(np.float32))
+        use = (1 - present[cand]) * src_present
+        keep = use.sum(1) > 0
+        cand, src, src_present, use = cand[keep.numpy()], src[keep.numpy()], src_present[keep], use[keep]
+        if len(cand) == 0:
+            continue
+        _, cached = predict(model, prep, src, src_present, "rep")
+        y = prep.y[cand]
+        p0, _ = predict(model, prep, cand, present[cand], "rep")
+        p1, _ = predict(model, prep, cand, present[cand], "rep", replay=use, buffers_in=cached * use[:, :, None, None])
+        rows.append({"lag_windows": lag, "windows": len(cand), "acc_learned_buffers": float((p0 == y).mean()),
+                     "acc_replayed_buffers": float((p1 == y).mean())})
+    return rows
+
+
+def write_table(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+
+    def cell(v):
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def plot(out: Path, rows: list[dict], confusion_mat: list[list[int]] | None, classes: tuple[str, ...]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    types = list(dict.fromkeys(r["missing"] for r in rows)) or ["both"]
+    fig, axes = plt.subplots(1, len(types), figsize=(4.3 * len(types), 4), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, t in zip(axes, types):
+        for m in dict.fromkeys(r["method"] for r in rows):
+            pts = sorted((r["eta"], r["accuracy"]) for r in rows if r["method"] == m and r["missing"] == t)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
+        ax.set_title(f"{t} missing")
+        ax.set_xlabel("missing rate eta (%)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_vs_eta.png", dpi=100)
+    plt.close(fig)
+    if confusion_mat is not None:
+        cm = np.asarray(confusion_mat)
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        ax.imshow(cm, cmap="Blues")
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title("REP confusion (eta 70%, both)")
+        fig.tight_layout()
+        fig.savefig(out / "confusion_rep.png", dpi=100)
+        plt.close(fig)
+
+
+def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConfig, tc: TrainConfig,
+             etas: tuple[float, ...] = (0.5, 0.7, 0.9), types: tuple[str, ...] = ("acoustic", "seismic", "both"),
+             methods: tuple[str, ...] = EVAL_METHODS, ablations: bool = True, backbone: EdgeREP | None = None,
+             progress: bool = True) -> dict:
+    """Run the table (and ablations at eta 70% / both) and write markdown, CSV, PNGs and JSON to ``out``."""
+    from tqdm import tqdm
+
+    from .checkpoint import save_model
+
+    unknown = [m for m in methods if m not in EVAL_METHODS]
+    if unknown:
+        raise EdgeRepError(f"--methods {','.join(unknown)}: unknown; use some of {', '.join(EVAL_METHODS)}")
+    for t in types:
+        if t != "both" and t not in profile.modality_names:
+            raise EdgeRepError(f"missing type '{t}': use one of {', '.join(profile.modality_names)} or both")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    if backbone is None:
+        backbone, train_prep, s1 = train_backbone(cfg, profile, train_arrays, tc, out, progress=progress)
+        save_model(backbone, out / "backbone.safetensors", extra={"stage1": s1})
+    else:
+        train_prep = prepare(backbone, train_arrays, progress=progress)
+    stage1_s = round(time.time() - t0, 1)
+    test_prep = prepare(backbone, test_arrays, progress=progress, desc="front-end (test)")
+    if not (test_prep.y >= 0).any():
+        raise EdgeRepError("test split: no labelled windows to score; use a dataset with a labelled test split")
+    rows, replay_rows, conf = [], [], None
+    cells = [(eta, t) for eta in etas for t in types]
+    for eta, t in tqdm(cells, desc="table", unit="cell", disable=not progress):
+        ctc = replace(tc, eta=eta, missing=t)
+        present = test_presence(test_prep, eta, t, profile.modality_names, tc.seed)
+        for m in methods:
+            t1 = time.time()
+            trained_as = "zerofill" if m == "mask" else m
+            model, _ = train_adapter(backbone, train_prep, trained_as, ctc, progress=progress)
+            secs = round(time.time() - t1, 1)
+            model.set_trainable("backbone" if m == "finetune" else "adapter")
+            counts = model.count_parameters()
+            trainable = counts["trainable"] if m in ("rep", "map", "finetune") else 0
+            model.set_trainable("all")
+            sc = score(model, test_prep, present, m)
+            rows.append({"eta": int(round(eta * 100)), "missing": t, "method": m, "accuracy": sc["accuracy"],
+                         "macro_f1": sc["macro_f1"], "trainable_params": trainable,
+                         "trainable_pct_of_backbone": round(100.0 * trainable / counts["backbone"], 2),
+                         "train_seconds": secs})
+            if m == "rep":
+                if abs(eta - 0.7) < 1e-6 and t == "both":
+                    conf = sc["confusion"]
+                for r in replay_gain(model, test_prep, present):
+                    replay_rows.append({"eta": int(round(eta * 100)), "missing": t, **r})
+        write_table(out / "table", rows)
+        write_table(out / "replay", replay_rows)
+    abl_rows = []
+    if ablations and "rep" in methods:
+        eta, t = (0.7, "both") if 0.7 in etas or not etas else (etas[0], types[-1])
+        ctc = replace(tc, eta=eta, missing=t)
+        present = test_presence(test_prep, eta, t, profile.modality_names, tc.seed)
+        for name, change in tqdm(list(ABLATIONS.items()), desc="ablations", unit="run", disable=not progress):
+            acfg = replace(backbone.cfg, rep=True, map_prompts=0, **change)
+            if acfg.rep_layer >= acfg.n_layer:
+                continue
+            t1 = time.time()
+            model, _ = train_adapter(backbone, train_prep, "rep", ctc, cfg=acfg, progress=progress)
+            secs = round(time.time() - t1, 1)
+            model.set_trainable("adapter")
+            counts = model.count_parameters()
+            model.set_trainable("all")
+            sc = score(model, test_prep, present, "rep")
+            abl_rows.append({"variant": name, "eta": int(round(eta * 100)), "missing": t,
+                             "accuracy": sc["accuracy"], "macro_f1": sc["macro_f1"],
+                             "trainable_params": counts["trainable"], "train_seconds": secs})
+            write_table(out / "ablation", abl_rows)
+    plot(out, rows, conf, profile.classes)
+    bc = backbone.count_parameters()
+    summary = {"rows": rows, "ablation": abl_rows, "replay": replay_rows, "stage1_seconds": stage1_s,
+               "backbone_parameters": bc["backbone"], "train_config": asdict(tc), "model_config": cfg.to_dict(),
+               "train_windows": len(train_prep), "test_windows": len(test_prep),
+               "seconds": round(time.time() - t0, 1)}
+    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,138 @@
+"""The front-end: raw windows (physical units) -> one feature vector per interval per modality.
+
+It lives inside the network (a torch module with fixed buffers and no trainable parameters), so the
+exported ONNX/TensorRT graph takes raw windows and nobody can feed it differently from training.
+Per modality: NaN/inf -> 0, divide by a fixed input scale, cut each interval into frames, remove each
+frame's mean, Hann window, DFT as one fixed real matmul, power, pool bins into log-spaced bands
+(fixed matrix), log, normalise each band by the mean/std measured on training data.
+No torch.stft and no data-dependent branches: every op maps to plain ONNX/TensorRT layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .errors import EdgeRepError
+from .profiles import Profile
+
+EPS = 1e-6  # power floor after input scaling (signals are ~1 after `scale`)
+
+
+@dataclass(frozen=True)
+class ModalityPlan:
+    """Framing and bands of one modality; derived from the profile, stored in the model sidecar."""
+
+    name: str
+    channels: int
+    sample_rate: float
+    intervals: int
+    frames: int       # frames per interval
+    frame_len: int    # samples per frame
+    bands: int        # log-spaced bands per frame
+
+    @property
+    def bins(self) -> int:
+        return self.frame_len // 2 + 1
+
+    @property
+    def feat_dim(self) -> int:
+        """Features of one interval token: channels x frames x bands."""
+        return self.channels * self.frames * self.bands
+
+
+def plan(profile: Profile, frame_s: float = 0.04, max_bands: int = 32, min_frame: int = 16) -> list[ModalityPlan]:
+    """Frames of about ``frame_s`` seconds (at least ``min_frame`` samples) tiling each interval."""
+    out = []
+    for m in profile.modalities:
+        n = profile.interval_samples(m.name)
+        if n < 4:
+            raise EdgeRepError(f"profile '{profile.name}': {m.name} intervals hold {n} samples; "
+                               "use longer intervals or a higher sampling rate")
+        frames = int(max(1, min(round(n / (frame_s * m.sample_rate)), n // min_frame)))
+        frame_len = n // frames
+        bands = min(max_bands, frame_len // 2 + 1)
+        out.append(ModalityPlan(m.name, m.channels, m.sample_rate, profile.intervals, frames, frame_len, bands))
+    return out
+
+
+def band_matrix(bins: int, bands: int) -> np.ndarray:
+    """(bins, bands) averaging matrix: log-spaced bands, each at least one bin wide, DC in the first."""
+    if bands >= bins:
+        return np.eye(bins, dtype=np.float32)
+    edges = [0]
+    geo = np.geomspace(1.0, bins, bands + 1)[1:]
+    for i, g in enumerate(geo):
+        room = bins - (bands - 1 - i)           # leave at least one bin for each later band
+        edges.append(int(min(max(round(g), edges[-1] + 1), room)))
+    edges[-1] = bins
+    mat = np.zeros((bins, bands), dtype=np.float32)
+    for b in range(bands):
+        mat[edges[b]:edges[b + 1], b] = 1.0 / (edges[b + 1] - edges[b])
+    return mat
+
+
+def dft_matrix(frame_len: int) -> np.ndarray:
+    """(frame_len, 2 * bins) Hann-windowed real DFT: [cos | sin] columns."""
+    n = np.arange(frame_len)
+    k = np.arange(frame_len // 2 + 1)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * n / frame_len)   # periodic Hann
+    ang = 2 * np.pi * np.outer(n, k) / frame_len
+    return np.concatenate([hann[:, None] * np.cos(ang), -hann[:, None] * np.sin(ang)], axis=1).astype(np.float32)
+
+
+class Frontend(nn.Module):
+    """Raw windows [B, C_m, N_m] per modality -> features [B, intervals, feat_dim_m] per modality."""
+
+    def __init__(self, plans: list[ModalityPlan]):
+        super().__init__()
+        self.plans = plans
+        for i, p in enumerate(plans):
+            self.register_buffer(f"dft{i}", torch.from_numpy(dft_matrix(p.frame_len)))
+            self.register_buffer(f"bands{i}", torch.from_numpy(band_matrix(p.bins, p.bands)))
+            self.register_buffer(f"scale{i}", torch.ones(p.channels, 1))      # input RMS of training data
+            self.register_buffer(f"mean{i}", torch.zeros(p.bands))           # log band energy statistics
+            self.register_buffer(f"std{i}", torch.ones(p.bands))
+
+    def one(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        p = self.plans[i]
+        B = x.shape[0]
+        x = torch.where(torch.isfinite(x), x, torch.zeros_like(x)) / getattr(self, f"scale{i}")
+        used = p.intervals * p.frames * p.frame_len
+        x = x[:, :, :used].reshape(B, p.channels, p.intervals * p.frames, p.frame_len)
+        x = x - x.mean(dim=-1, keepdim=True)                       # drop sensor DC offsets
+        y = x @ getattr(self, f"dft{i}")
+        power = y[..., :p.bins] ** 2 + y[..., p.bins:] ** 2
+        e = torch.log(power @ getattr(self, f"bands{i}") + EPS)
+        e = (e - getattr(self, f"mean{i}")) / getattr(self, f"std{i}")
+        e = e.reshape(B, p.channels, p.intervals, p.frames * p.bands).transpose(1, 2)
+        return e.reshape(B, p.intervals, p.feat_dim)
+
+    def forward(self, *xs: torch.Tensor) -> list[torch.Tensor]:
+        return [self.one(i, x) for i, x in enumerate(xs)]
+
+    @torch.no_grad()
+    def calibrate(self, x: dict[str, np.ndarray], present: np.ndarray, limit: int = 4000, seed: int = 0) -> None:
+        """Set input scales and band statistics from training windows where the modality is present."""
+        rng = np.random.default_rng(seed)
+        for i, p in enumerate(self.plans):
+            idx = np.flatnonzero(present[:, i])
+            if len(idx) == 0:
+                raise EdgeRepError(f"training data: no window has {p.name} present; the front-end cannot be "
+                                   "calibrated, add complete windows")
+            idx = np.sort(rng.choice(idx, size=min(limit, len(idx)), replace=False))
+            xi = np.nan_to_num(np.asarray(x[p.name][idx], dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+            rms = np.sqrt(np.mean(xi.astype(np.float64) ** 2, axis=(0, 2)))
+            rms = np.where(rms > 0, rms, 1.0)
+            getattr(self, f"scale{i}").copy_(torch.from_numpy(rms.astype(np.float32))[:, None])
+            getattr(self, f"mean{i}").zero_()
+            getattr(self, f"std{i}").fill_(1.0)
+            e = self.one(i, torch.from_numpy(xi)).reshape(-1, p.bands)
+            getattr(self, f"mean{i}").copy_(e.mean(0))
+            getattr(self, f"std{i}").copy_(e.std(0).clamp_min(1e-3))
+
+    def describe(self) -> dict:
+        return {"kind": "hann-dft-logbands", "eps": EPS, "modalities": [asdict(p) for p in self.plans]}

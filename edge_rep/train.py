@@ -1,0 +1,395 @@
+"""Training: stage 1 the backbone on complete windows, stage 2 an adaptation under simulated missing
+modalities (REP, or a baseline), following the MAP/DCP/REP protocol.
+
+Missing protocol: a share ``eta`` of the windows lose a modality; ``missing`` names which one, or
+"both" = a 50/50 (uniform) mix of single-modality absences over that share. REP also trains its replay
+path: for a window with a missing modality, with probability ``replay_prob`` the buffers cached from
+an earlier window (1..replay_max_lag hops back, same recording, modality present) are fed with replay=1,
+exactly as the daemon does when a channel drops.
+
+The front-end has no trainable parameters, so its output is computed once per dataset and the loops
+run on features. Under ``torchrun --nproc_per_node N`` the loops use DistributedDataParallel (gloo on
+CPU, nccl on GPU): each rank takes every N-th window of the epoch's permutation; rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import load_training_state, save_model, save_training_state
+from .errors import EdgeRepError
+from .model import EdgeREP, ModelConfig
+from .profiles import Profile
+
+METHODS = ("rep", "finetune", "map", "zerofill")
+
+
+@dataclass
+class TrainConfig:
+    stage1_epochs: int = 12
+    stage2_epochs: int = 6
+    batch_size: int = 128
+    lr: float = 2e-3            # stage 1 and full fine-tune
+    adapter_lr: float = 1e-2    # REP / MAP (few parameters, frozen backbone)
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    eta: float = 0.7            # missing rate
+    missing: str = "both"       # a modality name, or "both"
+    replay_prob: float = 0.3
+    replay_max_lag: int = 3
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ---- data preparation ---------------------------------------------------------------------------
+
+@dataclass
+class Prepared:
+    """Front-end features of a window set plus what the loops need."""
+
+    feats: list[torch.Tensor]      # per modality [N, I, F_m]
+    zero_feats: list[torch.Tensor]  # per modality [I, F_m]: the features of an all-zero (dropped) window
+    present: np.ndarray            # (N, M) bool, as recorded
+    y: np.ndarray                  # (N,) int64
+    rec: np.ndarray
+    start: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@torch.no_grad()
+def prepare(model: EdgeREP, arrays, batch: int = 256, progress: bool = True, desc: str = "front-end") -> Prepared:
+    """Run the model's front-end over WindowArrays-like ``arrays`` once (x, present, y, rec, start)."""
+    names = model.modalities
+    missing = [n for n in names if n not in arrays.x]
+    if missing:
+        raise EdgeRepError(f"dataset has no {', '.join(missing)} windows; the model needs {', '.join(names)}")
+    for m in model.profile.modalities:
+        want = (m.channels, model.profile.window_samples(m.name))
+        if tuple(arrays.x[m.name].shape[1:]) != want:
+            raise EdgeRepError(f"dataset {m.name} windows are {tuple(arrays.x[m.name].shape[1:])}, the model "
+                               f"expects {want}; use data cut with profile '{model.profile.name}'")
+    y = np.asarray(arrays.y)
+    if len(y) and y.max() >= len(model.profile.classes):
+        raise EdgeRepError(f"dataset has class index {int(y.max())} but the model knows "
+                           f"{len(model.profile.classes)} classes; use a matching class list")
+    n = len(y)
+    out: list[list[torch.Tensor]] = [[] for _ in names]
+    for i in tqdm(range(0, n, batch), desc=desc, unit="batch", disable=not progress, leave=False):
+        fs = model.frontend(*(torch.from_numpy(np.asarray(arrays.x[nm][i:i + batch], np.float32)) for nm in names))
+        for m, f in enumerate(fs):
+            out[m].append(f)
+    feats = [torch.cat(o) if o else torch.zeros(0) for o in out]
+    zeros = model.frontend(*(torch.zeros(1, m.channels, model.profile.window_samples(m.name))
+                             for m in model.profile.modalities))
+    return Prepared(feats, [z[0] for z in zeros], np.asarray(arrays.present, bool), y,
+                    np.asarray(arrays.rec), np.asarray(arrays.start, np.float64))
+
+
+def earlier_window(rec: np.ndarray, start: np.ndarray, lag: int = 1) -> np.ndarray:
+    """Index of the window ``lag`` hops earlier in the same recording, -1 where there is none."""
+    order = np.lexsort((start, rec))
+    prev = np.full(len(rec), -1, np.int64)
+    if lag < len(order):
+        same = rec[order[lag:]] == rec[order[:-lag]]
+        prev[order[lag:][same]] = order[:-lag][same]
+    return prev
+
+
+def simulate_missing(n: int, eta: float, missing: str, modalities: tuple[str, ...],
+                     rng: np.random.Generator) -> np.ndarray:
+    """(n, M) float presence: a share ``eta`` of windows lose one modality (``missing`` or, for
+    "both", one chosen uniformly)."""
+    if not 0.0 <= eta <= 1.0:
+        raise EdgeRepError(f"missing rate {eta}: must be between 0 and 1 (e.g. 0.7 for 70%)")
+    M = len(modalities)
+    present = np.ones((n, M), np.float32)
+    hit = rng.random(n) < eta
+    if missing == "both":
+        which = rng.integers(0, M, n)
+    elif missing in modalities:
+        which = np.full(n, modalities.index(missing))
+    else:
+        raise EdgeRepError(f"missing type '{missing}': use one of {', '.join(modalities)} or 'both'")
+    present[np.flatnonzero(hit), which[hit]] = 0.0
+    return present
+
+
+def batch_feats(prep: Prepared, idx: np.ndarray, present: torch.Tensor, zero_fill: bool = False) -> list[torch.Tensor]:
+    """Features of windows ``idx``; a missing modality gets the features of an all-zero window (what the
+    daemon's front-end sees for a dropped channel)."""
+    out = []
+    for m, f in enumerate(prep.feats):
+        p = present[:, m, None, None]
+        out.append(p * f[idx] + (1 - p) * prep.zero_feats[m])
+    return out
+
+
+# ---- distributed helpers ------------------------------------------------------------------------
+
+def dist_info() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> bool:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
+        return False
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+    return True
+
+
+class _Step(nn.Module):
+    """Routes forward_features through forward, so DistributedDataParallel sees (and syncs) the step."""
+
+    def __init__(self, model: EdgeREP):
+        super().__init__()
+        self.model = model
+
+    def forward(self, feats, present, replay, buffers_in, adapt: bool):
+        return self.model.forward_features(feats, present, replay, buffers_in, adapt=adapt)
+
+
+def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+# ---- the loop -----------------------------------------------------------------------------------
+
+def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str,
+        ckpt: Path | None = None, resume: dict | None = None, progress: bool = True) -> dict:
+    """Train ``model`` in place. stage "backbone": complete labelled windows, bare backbone.
+    stage "adapt": simulated missing modalities; ``method`` rep | map | finetune.
+
+    ``resume`` = (training state, optimizer state) from ``load_training_state``. Returns a summary."""
+    rank, world = dist_info()
+    M = model.n_mod
+    adapt = stage == "adapt" and method in ("rep", "map")
+    model.set_trainable("adapter" if adapt else "backbone")
+    if stage == "adapt" and method == "finetune":
+        model.set_trainable("backbone")
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr = tc.adapter_lr if adapt else tc.lr
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=tc.weight_decay if not adapt else 0.0)
+    epochs = tc.stage1_epochs if stage == "backbone" else tc.stage2_epochs
+    start_epoch, last = 0, {}
+    if resume is not None:
+        state, opt_state = resume
+        if state.get("stage") == stage and state.get("method") == method:
+            opt.load_state_dict(opt_state)
+            start_epoch = int(state.get("epoch", 0))
+            last = {k: v for k, v in state.items() if k != "train_config"}
+    step_mod: nn.Module = _Step(model)
+    if world > 1:
+        step_mod = nn.parallel.DistributedDataParallel(step_mod, find_unused_parameters=True)
+
+    labelled = prep.y >= 0
+    if stage == "backbone":
+        pool = np.flatnonzero(labelled & prep.present.all(axis=1))
+    else:
+        pool = np.flatnonzero(labelled & prep.present.any(axis=1))
+    if len(pool) == 0:
+        raise EdgeRepError("training data: no labelled windows to train on; check the dataset's labels")
+    prevs = [earlier_window(prep.rec, prep.start, lag) for lag in range(1, tc.replay_max_lag + 1)]
+    y_all = torch.from_numpy(prep.y)
+    per_rank = len(pool[rank::world])
+    steps_per_epoch = max(1, math.ceil(per_rank / tc.batch_size))
+    total = epochs * steps_per_epoch
+    L, D = model.cfg.buffer_tokens, model.cfg.width
+    t0 = time.time()
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        rng = np.random.default_rng([tc.seed, epoch, 0 if stage == "backbone" else 1])
+        perm = pool[rng.permutation(len(pool))][rank::world][:steps_per_epoch * tc.batch_size]
+        # every rank runs the same number of steps (DDP needs matching collectives)
+        perm = np.resize(perm, steps_per_epoch * tc.batch_size) if len(perm) else perm
+        bar = tqdm(range(steps_per_epoch), desc=f"{stage}:{method} {epoch + 1}/{epochs}", unit="step",
+                   disable=not progress or rank != 0, leave=False)
+        tot_loss, correct, seen = 0.0, 0, 0
+        for s in bar:
+            idx = perm[s * tc.batch_size:(s + 1) * tc.batch_size]
+            B = len(idx)
+            rec_present = torch.from_numpy(prep.present[idx].astype(np.float32))
+            if stage == "backbone":
+                present = rec_present
+            else:
+                sim = torch.from_numpy(simulate_missing(B, tc.eta, tc.missing, model.modalities, rng))
+                present = rec_present * sim
+                present[present.sum(1) == 0] = rec_present[present.sum(1) == 0]  # keep at least one
+            replay = torch.zeros(B, M)
+            buffers_in = torch.zeros(B, M, L, D)
+            if adapt and method == "rep" and model.cfg.rep and tc.replay_prob > 0:
+                replay, buffers_in = _replay_batch(model, prep, idx, present, prevs, tc, rng)
+            feats = batch_feats(prep, idx, present)
+            step = epoch * steps_per_epoch + s
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, total, lr, tc.warmup_steps)
+            logits, _, ortho = step_mod(feats, present, replay, buffers_in, adapt)
+            y = y_all[idx]
+            loss = F.cross_entropy(logits, y)
+            if adapt and method == "rep":
+                loss = loss + model.cfg.ortho_weight * ortho
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            tot_loss += float(loss.detach()) * B
+            correct += int((logits.argmax(1) == y).sum())
+            seen += B
+            bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        last = {"stage": stage, "method": method, "epoch": epoch + 1, "loss": round(tot_loss / max(seen, 1), 4),
+                "train_acc": round(correct / max(seen, 1), 4), "seconds": round(time.time() - t0, 1)}
+        if ckpt is not None and rank == 0:
+            save_training_state(ckpt, model, opt, {**last, "train_config": asdict(tc)})
+        if progress and rank == 0:
+            tqdm.write(f"{stage}:{method} epoch {epoch + 1}/{epochs} loss {last['loss']} acc {last['train_acc']}")
+    model.eval()
+    model.set_trainable("all")
+    return last
+
+
+@torch.no_grad()
+def _replay_batch(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tensor,
+                  prevs: list[np.ndarray], tc: TrainConfig, rng: np.random.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For some missing modalities, the buffers the model cached on an earlier window of the same recording."""
+    B, M = present.shape
+    L, D = model.cfg.buffer_tokens, model.cfg.width
+    replay = torch.zeros(B, M)
+    buffers_in = torch.zeros(B, M, L, D)
+    lag = rng.integers(0, len(prevs), B)
+    src = np.array([prevs[l][i] for l, i in zip(lag, idx)])
+    ok = (src >= 0) & (rng.random(B) < tc.replay_prob) & (present.numpy() < 1).any(1)
+    if not ok.any():
+        return replay, buffers_in
+    rows = np.flatnonzero(ok)
+    s = src[rows]
+    src_present = torch.from_numpy(prep.present[s].astype(np.float32))
+    was = model.training
+    model.eval()
+    _, buf, _ = model.forward_features(batch_feats(prep, s, src_present), src_present,
+                                       torch.zeros(len(rows), M), torch.zeros(len(rows), M, L, D))
+    model.train(was)
+    use = (1 - present[rows]) * src_present          # missing now, present in the earlier window
+    replay[rows] = use
+    buffers_in[rows] = buf * use[:, :, None, None]
+    return replay, buffers_in
+
+
+# ---- the two stages, end to end -------------------------------------------------------------------
+
+def method_config(base: ModelConfig, method: str) -> ModelConfig:
+    """The model config a method's stage 2 uses (the backbone fields stay as trained)."""
+    if method == "rep":
+        return replace(base, rep=True, map_prompts=0)
+    if method == "map":
+        return replace(base, rep=False, map_prompts=base.map_prompts or base.buffer_tokens)
+    if method in ("finetune", "zerofill"):
+        return replace(base, rep=False, map_prompts=0)
+    raise EdgeRepError(f"method '{method}': use one of {', '.join(METHODS)}")
+
+
+def from_backbone(backbone: EdgeREP, cfg: ModelConfig) -> EdgeREP:
+    """A new model with ``cfg`` that carries ``backbone``'s trained backbone and front-end."""
+    model = EdgeREP(cfg, backbone.profile)
+    keep = set(backbone.backbone_parameter_names()) | {n for n, _ in backbone.named_buffers()}
+    state = {k: v for k, v in backbone.state_dict().items() if k in keep}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected:
+        raise EdgeRepError(f"backbone does not fit the method's config ({unexpected[:3]}); use the same backbone fields")
+    return model
+
+
+def train_backbone(cfg: ModelConfig, profile: Profile, train_arrays, tc: TrainConfig, out: Path | None = None,
+                   resume: bool = False, progress: bool = True) -> tuple[EdgeREP, Prepared, dict]:
+    """Stage 1: calibrate the front-end on the training windows, then train the backbone on complete ones."""
+    torch.manual_seed(tc.seed)
+    ckpt = out / "stage1.train.safetensors" if out else None
+    res = None
+    if resume and ckpt is not None and ckpt.is_file():
+        model, state, opt_state = load_training_state(ckpt)
+        res = (state, opt_state)
+    else:
+        model = EdgeREP(cfg, profile)
+        model.frontend.calibrate(train_arrays.x, np.asarray(train_arrays.present, bool), seed=tc.seed)
+    prep = prepare(model, train_arrays, progress=progress)
+    summary = fit(model, prep, tc, "backbone", "backbone", ckpt, res, progress)
+    return model, prep, summary
+
+
+def train_adapter(backbone: EdgeREP, prep: Prepared, method: str, tc: TrainConfig, cfg: ModelConfig | None = None,
+                  out: Path | None = None, resume: bool = False, progress: bool = True) -> tuple[EdgeREP, dict]:
+    """Stage 2 for ``method`` on top of a trained backbone (zerofill: no training)."""
+    torch.manual_seed(tc.seed + 1)
+    mcfg = cfg if cfg is not None else method_config(backbone.cfg, method)
+    ckpt = out / f"stage2-{method}.train.safetensors" if out else None
+    res = None
+    if resume and ckpt is not None and ckpt.is_file():
+        model, state, opt_state = load_training_state(ckpt)
+        res = (state, opt_state)
+    else:
+        model = from_backbone(backbone, mcfg)
+        if mcfg.rep and mcfg.init == "dynamic":
+            sample = np.random.default_rng(tc.seed).permutation(np.flatnonzero(prep.present.all(1)))[:1024]
+            model.dynamic_init([f[sample] for f in prep.feats], seed=tc.seed)
+    if method == "zerofill":
+        return model.eval(), {"method": method, "epoch": 0}
+    summary = fit(model, prep, tc, "adapt", method, ckpt, res, progress)
+    return model, summary
+
+
+def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: TrainConfig, method: str = "rep",
+                 resume: bool = False, progress: bool = True, save: str | Path | None = None) -> Path:
+    """``edge-rep train``: stage 1 + stage 2 on a dataset folder. ``out`` gets the resumable training
+    checkpoints and the backbone; the model goes to ``save`` (default ``<out>/model.safetensors``)."""
+    from .dataset import load_dataset, window_arrays
+
+    distributed = init_distributed()
+    rank, world = dist_info()
+    out = Path(out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(data_dir)
+    if tc.missing != "both" and tc.missing not in ds.profile.modality_names:
+        raise EdgeRepError(f"missing type '{tc.missing}': use one of {', '.join(ds.profile.modality_names)} or both")
+    train_arrays = window_arrays(ds.recordings("train"), ds.profile)
+    if len(train_arrays) == 0:
+        raise EdgeRepError(f"{data_dir}: the train split has no windows; build a dataset with a train split")
+    t0 = time.time()
+    backbone, prep, s1 = train_backbone(cfg, ds.profile, train_arrays, tc, out, resume, progress)
+    t1 = time.time()
+    model, s2 = train_adapter(backbone, prep, method, tc, out=out, resume=resume, progress=progress)
+    t2 = time.time()
+    path = Path(save) if save else out / "model.safetensors"
+    if rank == 0:
+        model.set_trainable("adapter" if method in ("rep", "map") else "all")
+        counts = model.count_parameters()
+        save_model(backbone, out / "backbone.safetensors", extra={"stage1": s1})
+        save_model(model, path, extra={"method": method, "train_config": asdict(tc), "dataset": str(data_dir),
+                                       "stage1": s1, "stage2": s2, "parameters": counts, "world_size": world,
+                                       "seconds": {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1)}})
+        model.set_trainable("all")
+    if distributed:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return path

@@ -1,0 +1,127 @@
+"""Checkpoints: safetensors + JSON sidecar round trip, clear errors, resumable training state."""
+
+import json
+
+import pytest
+import torch
+
+from edge_rep.checkpoint import (default_model_path, load_model, load_training_state, save_model,
+                                 save_training_state)
+from edge_rep.errors import EdgeRepError
+from edge_rep.model import EdgeREP, ModelConfig
+from edge_rep.modelspec import ModelMeta, content_hash
+from edge_rep.profiles import ACIDS, ModalitySpec, Profile
+
+TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
+               window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
+CFG = ModelConfig(width=16, n_layer=2, n_head=2, buffer_tokens=2, rep_layer=1, dropout=0.0)
+
+
+def model() -> EdgeREP:
+    torch.manual_seed(0)
+    m = EdgeREP(CFG, TINY).eval()
+    with torch.no_grad():
+        m.private.normal_()
+        m.frontend.scale0.fill_(0.3)   # front-end statistics travel with the weights
+    return m
+
+
+def run(m, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(2, 1, 800, generator=g), torch.randn(2, 1, 100, generator=g),
+         torch.tensor([[1.0, 1.0], [1.0, 0.0]]), torch.zeros(2, 2), torch.zeros(2, 2, 2, 16))
+    return m(*x)
+
+
+def test_round_trip(tmp_path):
+    m = model()
+    meta = save_model(m, tmp_path / "m.safetensors", extra={"note": 1})
+    assert meta.model_id == content_hash((tmp_path / "m.safetensors").read_bytes())
+    loaded, meta2 = load_model(tmp_path / "m.safetensors")
+    assert meta2.model_id == meta.model_id and meta2.profile == TINY and meta2.classes == ("a", "b", "c")
+    assert meta2.config == CFG.to_dict() and meta2.extra["note"] == 1
+    assert meta2.frontend["modalities"][0]["frame_len"] == m.frontend.plans[0].frame_len
+    assert "torch" in meta2.versions
+    for a, b in zip(run(m), run(loaded)):
+        torch.testing.assert_close(a, b)
+    assert float(loaded.frontend.scale0[0, 0]) == pytest.approx(0.3)
+    # the sidecar is the modelspec one
+    assert isinstance(ModelMeta.load(tmp_path / "m.json"), ModelMeta)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(EdgeRepError, match="not found"):
+        load_model(tmp_path / "none.safetensors")
+    m = model()
+    p = tmp_path / "m.safetensors"
+    save_model(m, p)
+    with pytest.raises(EdgeRepError, match="profile 'tiny'"):
+        load_model(p, profile=ACIDS)
+    with pytest.raises(EdgeRepError, match="classes"):
+        load_model(p, classes=("a", "b"))
+    # corrupt weights: truncated file
+    data = p.read_bytes()
+    p.write_bytes(data[:100])
+    with pytest.raises(EdgeRepError, match="corrupt"):
+        load_model(p)
+    # sidecar updated to match a garbage file -> unreadable safetensors
+    p.write_bytes(b"\x00" * 64)
+    side = json.loads((tmp_path / "m.json").read_text())
+    side["model_id"] = content_hash(b"\x00" * 64)
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    with pytest.raises(EdgeRepError, match="unreadable"):
+        load_model(p)
+    # missing sidecar
+    save_model(m, p)
+    (tmp_path / "m.json").unlink()
+    with pytest.raises(EdgeRepError, match="sidecar not found"):
+        load_model(p)
+    with pytest.raises(EdgeRepError, match="safetensors"):
+        load_model(tmp_path / "m.pt")
+
+
+def test_weights_not_fitting_config(tmp_path):
+    p = tmp_path / "m.safetensors"
+    save_model(model(), p)
+    side = json.loads((tmp_path / "m.json").read_text())
+    side["config"]["n_layer"] = 3
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    with pytest.raises(EdgeRepError, match="do not fit"):
+        load_model(p)
+    side["config"]["bogus"] = 1
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    with pytest.raises(EdgeRepError, match="unknown field"):
+        load_model(p)
+
+
+def test_training_state_round_trip(tmp_path):
+    m = model()
+    m.set_trainable("adapter")
+    opt = torch.optim.AdamW([q for q in m.parameters() if q.requires_grad], lr=1e-3)
+    run(m)[0].sum().backward()
+    opt.step()
+    save_training_state(tmp_path / "t.safetensors", m, opt, {"epoch": 3, "stage": "adapt"})
+    m2, state, opt_state = load_training_state(tmp_path / "t.safetensors")
+    assert state == {"epoch": 3, "stage": "adapt"}
+    m2.set_trainable("adapter")
+    opt2 = torch.optim.AdamW([q for q in m2.parameters() if q.requires_grad], lr=1e-3)
+    opt2.load_state_dict(opt_state)
+    a, b = opt.state_dict(), opt2.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for k in a["state"]:
+        for name, v in a["state"][k].items():
+            torch.testing.assert_close(torch.as_tensor(v), torch.as_tensor(b["state"][k][name]))
+    for x, y in zip(run(m), run(m2)):
+        torch.testing.assert_close(x, y)
+    # a plain model file is not a training checkpoint
+    save_model(m, tmp_path / "plain.safetensors")
+    with pytest.raises(EdgeRepError, match="not a training checkpoint"):
+        load_training_state(tmp_path / "plain.safetensors")
+
+
+def test_default_model_path_is_inside_package():
+    p = default_model_path()
+    assert p.name == "default.safetensors" and p.parent.name == "models"
+    if p.is_file():   # the bundled model, once trained, loads and fits the default profile
+        m, meta = load_model()
+        assert meta.profile.name == "mod" and m.count_parameters()["backbone"] <= 1_000_000

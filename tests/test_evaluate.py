@@ -1,0 +1,73 @@
+"""Evaluation: metrics, and that a tiny table run writes its tables, PNGs and JSON."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_rep.cli import main
+from edge_rep.dataset import window_arrays, write_dataset
+from edge_rep.evaluate import confusion, evaluate, macro_f1
+from edge_rep.model import ModelConfig
+from edge_rep.profiles import ModalitySpec, Profile
+from edge_rep.recording import Channels, LabelInterval, Recording
+from edge_rep.train import TrainConfig
+
+TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
+               window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
+
+
+def recordings(n=9, seconds=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        c = i % 3
+        ta, ts = np.arange(int(800 * seconds)) / 800, np.arange(int(100 * seconds)) / 100
+        ac = 0.5 * np.sin(2 * np.pi * (100 + 100 * c) * ta) + 0.3 * rng.standard_normal(ta.size)
+        se = 1e-6 * np.sin(2 * np.pi * (10 + 10 * c) * ts) + 3e-7 * rng.standard_normal(ts.size)
+        out.append(Recording(f"r{seed}-{i}", {"acoustic": Channels(ac, 800.0), "seismic": Channels(se, 100.0)},
+                             [LabelInterval(0.0, seconds, TINY.classes[c])]))
+    return out
+
+
+def test_metrics():
+    y, pred = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1])
+    assert macro_f1(y, pred, 3) == pytest.approx((2 / 3 + 0.8) / 2)   # class 2 absent: not averaged
+    np.testing.assert_array_equal(confusion(y, pred, 2), [[1, 1], [0, 2]])
+    assert macro_f1(y, y, 2) == 1.0
+
+
+def test_tiny_table_writes_outputs(tmp_path):
+    cfg = ModelConfig(width=16, n_layer=4, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0)
+    tc = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_size=32, warmup_steps=1)
+    res = evaluate(window_arrays(recordings(), TINY), window_arrays(recordings(6, seed=1), TINY), TINY, tmp_path,
+                   cfg, tc, etas=(0.5, 0.7), types=("acoustic", "both"), methods=("zerofill", "rep"),
+                   progress=False)
+    rows = res["rows"]
+    assert len(rows) == 2 * 2 * 2
+    assert {r["method"] for r in rows} == {"zerofill", "rep"}
+    for r in rows:
+        assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["macro_f1"] <= 1.0
+    rep = [r for r in rows if r["method"] == "rep"]
+    assert all(0 < r["trainable_params"] < res["backbone_parameters"] for r in rep)
+    assert all(r["trainable_params"] == 0 for r in rows if r["method"] == "zerofill")
+    assert {a["variant"] for a in res["ablation"]} >= {"REP (full)", "no bypass", "private only", "shared only",
+                                                       "no orthogonality loss", "random init", "replay layer k=1"}
+    assert res["replay"] and all(r["windows"] > 0 for r in res["replay"])
+    for name in ("table.md", "table.csv", "ablation.md", "ablation.csv", "replay.md", "replay.csv", "results.json"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    for png in ("accuracy_vs_eta.png", "confusion_rep.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+    assert "| eta | missing | method |" in (tmp_path / "table.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["test_windows"] > 0
+
+
+def test_cli_bad_input(tmp_path):
+    data = write_dataset(tmp_path / "d", [(r, "train" if i < 6 else "test") for i, r in enumerate(recordings())],
+                         TINY)
+    assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--methods", "magic"]) == 2
+    assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--eta", "170"]) == 2
+    assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--missing", "video",
+                 "--methods", "zerofill", "--stage1-epochs", "1"]) == 2
+    assert main(["evaluate", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "e")]) == 2

@@ -1,0 +1,213 @@
+"""Front-end and REP model: shapes, scenario choice, replay semantics, masking, init modes, export."""
+
+import numpy as np
+import pytest
+import torch
+
+from edge_rep.errors import EdgeRepError
+from edge_rep.frontend import Frontend, band_matrix, dft_matrix, plan
+from edge_rep.model import EdgeREP, ModelConfig, scenario_name, scenarios
+from edge_rep.modelspec import ModelMeta
+from edge_rep.profiles import MOD, ModalitySpec, Profile
+
+TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
+               window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
+CFG = ModelConfig(width=16, n_layer=3, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0)
+
+
+def tiny_model(**kw) -> EdgeREP:
+    torch.manual_seed(0)
+    m = EdgeREP(ModelConfig(**{**CFG.to_dict(), **kw}), TINY).eval()
+    with torch.no_grad():   # learned buffers away from zero so that scenarios differ
+        if m.cfg.rep:
+            m.private.normal_(0, 1.0)
+            m.shared.normal_(0, 1.0)
+    return m
+
+
+def inputs(B=3, seed=0, present=None):
+    g = torch.Generator().manual_seed(seed)
+    ac = torch.randn(B, 1, 800, generator=g)
+    se = torch.randn(B, 1, 100, generator=g) * 1e-6
+    pres = torch.ones(B, 2) if present is None else torch.tensor(present, dtype=torch.float32)
+    return ac, se, pres, torch.zeros(B, 2), torch.zeros(B, 2, CFG.buffer_tokens, CFG.width)
+
+
+# ---- front-end ------------------------------------------------------------------------------------
+
+def test_plan_default_profile():
+    ac, se = plan(MOD)
+    assert (ac.frames, ac.frame_len, ac.bands) == (5, 320, 32)
+    assert ac.frames * ac.frame_len * MOD.intervals == MOD.window_samples("acoustic")
+    assert (se.frames, se.frame_len, se.bands) == (1, 20, 11)
+
+
+def test_band_matrix_covers_every_bin_once():
+    m = band_matrix(161, 32)
+    assert m.shape == (161, 32)
+    assert np.all((m > 0).sum(1) == 1)        # each bin in exactly one band
+    assert np.all((m > 0).sum(0) >= 1)        # no empty band
+    np.testing.assert_allclose(m.sum(0), 1.0, rtol=1e-6)
+    widths = (m > 0).sum(0)
+    assert widths[-1] > widths[0]             # log spacing: high bands are wider
+
+
+def test_dft_matrix_matches_numpy():
+    x = np.random.default_rng(0).standard_normal(64).astype(np.float32)
+    y = x @ dft_matrix(64)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(64) / 64)
+    ref = np.fft.rfft(x * hann)
+    np.testing.assert_allclose(y[:33], ref.real, atol=1e-4)
+    np.testing.assert_allclose(y[33:], ref.imag, atol=1e-4)
+
+
+def test_frontend_shapes_nan_and_calibration():
+    fe = Frontend(plan(TINY))
+    rng = np.random.default_rng(0)
+    x = {"acoustic": (0.1 * rng.standard_normal((50, 1, 800))).astype(np.float32),
+         "seismic": (1e-6 * rng.standard_normal((50, 1, 100))).astype(np.float32)}
+    fe.calibrate(x, np.ones((50, 2), bool))
+    a, s = fe(torch.from_numpy(x["acoustic"]), torch.from_numpy(x["seismic"]))
+    assert a.shape == (50, 4, fe.plans[0].feat_dim) and s.shape == (50, 4, fe.plans[1].feat_dim)
+    # calibrated: each band ~ zero mean, unit std over the training windows
+    e = a.reshape(50, 4, fe.plans[0].frames, fe.plans[0].bands)
+    assert e.mean().abs() < 0.05 and abs(float(e.std()) - 1) < 0.1
+    bad = torch.from_numpy(x["acoustic"][:2].copy())
+    bad[0, 0, :100] = float("nan")
+    bad[1, 0, 5] = float("inf")
+    assert torch.isfinite(fe.one(0, bad)).all()
+
+
+def test_calibrate_needs_present_windows():
+    fe = Frontend(plan(TINY))
+    x = {"acoustic": np.zeros((4, 1, 800), np.float32), "seismic": np.zeros((4, 1, 100), np.float32)}
+    with pytest.raises(EdgeRepError, match="seismic"):
+        fe.calibrate(x, np.array([[1, 0]] * 4, bool))
+
+
+# ---- scenarios ------------------------------------------------------------------------------------
+
+def test_scenarios_derived_from_modalities():
+    assert scenarios(("acoustic", "seismic")) == [(1, 1), (0, 1), (1, 0)]
+    names = [scenario_name(p, ("acoustic", "seismic")) for p in scenarios(("acoustic", "seismic"))]
+    assert names == ["complete", "acoustic missing", "seismic missing"]
+    three = scenarios(("a", "b", "c"))
+    assert len(three) == 7 and three[0] == (1, 1, 1) and (0, 0, 0) not in three
+
+
+def test_scenario_weights_one_hot_from_mask():
+    m = tiny_model()
+    w = m.scenario_weights(torch.tensor([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]))
+    np.testing.assert_array_equal(w.numpy(), [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
+
+
+# ---- forward contract -----------------------------------------------------------------------------
+
+def test_forward_shapes_and_probs():
+    m = tiny_model()
+    probs, buf = m(*inputs())
+    assert probs.shape == (3, 3) and buf.shape == (3, 2, CFG.buffer_tokens, CFG.width)
+    np.testing.assert_allclose(probs.sum(1).detach().numpy(), 1.0, rtol=1e-5)
+    meta = ModelMeta(profile=TINY, buffer_tokens=CFG.buffer_tokens, width=CFG.width, model_id="x")
+    assert {k: tuple(v.shape) for k, v in zip(["acoustic", "seismic", "present", "replay", "buffers_in"], inputs(1))} \
+        == meta.input_shapes(1)
+
+
+def test_scenario_changes_output_and_missing_samples_are_ignored():
+    m = tiny_model()
+    ac, se, _, r, b = inputs(present=[[1, 0]] * 3)
+    p_missing, _ = m(ac, se, torch.tensor([[1.0, 0.0]] * 3), r, b)
+    p_complete, _ = m(ac, se, torch.ones(3, 2), r, b)
+    assert not torch.allclose(p_missing, p_complete)
+    # the missing modality's samples (even NaN) do not reach the output
+    p_nan, _ = m(ac, torch.full_like(se, float("nan")), torch.tensor([[1.0, 0.0]] * 3), r, b)
+    torch.testing.assert_close(p_nan, p_missing)
+
+
+def test_replay_semantics():
+    m = tiny_model()
+    ac, se, _, _, _ = inputs()
+    pres = torch.tensor([[1.0, 0.0]] * 3)                  # seismic dropped
+    cached = torch.randn(3, 2, CFG.buffer_tokens, CFG.width) * 3
+    p0, b0 = m(ac, se, pres, torch.zeros(3, 2), torch.zeros_like(cached))
+    p0_nan, _ = m(ac, se, pres, torch.zeros(3, 2), torch.full_like(cached, float("nan")))
+    torch.testing.assert_close(p0_nan, p0)                  # replay=0: buffers_in ignored, even NaN
+    p1, b1 = m(ac, se, pres, torch.tensor([[0.0, 1.0]] * 3), cached)
+    assert not torch.allclose(p1, p0)                       # replay=1 for the missing modality changes output
+    torch.testing.assert_close(b1[:, 1], cached[:, 1])      # ... and its buffer is the cached one
+    # replay=1 on a present modality is ignored: its buffer comes from its own samples
+    p_pres, _ = m(ac, se, pres, torch.tensor([[1.0, 0.0]] * 3), cached)
+    torch.testing.assert_close(p_pres, p0)
+
+
+def test_buffers_out_carry_present_modality_features():
+    m = tiny_model()
+    ac, se, pres, r, b = inputs()
+    _, b1 = m(ac, se, pres, r, b)
+    _, b2 = m(ac * 3 + 1, se, pres, r, b)
+    assert not torch.allclose(b1[:, 0], b2[:, 0])           # acoustic buffer follows acoustic input
+    m_nobypass = tiny_model(bypass=False)
+    _, c1 = m_nobypass(ac, se, pres, r, b)
+    _, c2 = m_nobypass(ac * 3 + 1, se, pres, r, b)
+    torch.testing.assert_close(c1, c2)                      # without bypass: learned buffers only
+
+
+def test_orthogonality_loss():
+    m = tiny_model()
+    with torch.no_grad():
+        m.shared.zero_()
+        m.shared[:, :, 0] = 1.0                             # shared along axis 0
+    buf = torch.zeros(2, 2, CFG.buffer_tokens, CFG.width)
+    buf[..., 1] = 1.0                                       # private along axis 1: orthogonal
+    w = m.scenario_weights(torch.ones(2, 2))
+    assert m.ortho_loss(buf, w).item() == pytest.approx(0.0, abs=1e-7)
+    buf[..., 0] = 1.0                                       # 45 degrees: cos^2 = 0.5
+    assert m.ortho_loss(buf, w).item() == pytest.approx(0.5, abs=1e-5)
+    assert tiny_model(shared=False).ortho_loss(buf, w).item() == 0.0
+
+
+def test_init_modes():
+    z = EdgeREP(ModelConfig(**{**CFG.to_dict(), "init": "zero"}), TINY)
+    assert float(z.private.abs().sum()) == 0 and float(z.shared.abs().sum()) == 0
+    r = EdgeREP(ModelConfig(**{**CFG.to_dict(), "init": "random"}), TINY)
+    assert 0.01 < float(r.private.std()) < 0.03
+    d = EdgeREP(ModelConfig(**{**CFG.to_dict(), "init_noise": 0.0}), TINY).eval()
+    feats = [torch.randn(20, 4, p.feat_dim) for p in d.frontend.plans]
+    d.dynamic_init(feats)
+    # complete scenario: private = mean pooled layer-0 tokens, same for every scenario's present modality
+    torch.testing.assert_close(d.private[0, 0], d.private[2, 0])
+    # a missing modality's stand-in differs from its present-modality start
+    assert not torch.allclose(d.private[1, 0], d.private[0, 0])
+    # shared = mean class token entering layer k under the scenario; differs between scenarios
+    assert not torch.allclose(d.shared[0], d.shared[1])
+    assert torch.allclose(d.shared[0, 0], d.shared[0, 1])
+    with pytest.raises(EdgeRepError, match="init"):
+        EdgeREP(ModelConfig(**{**CFG.to_dict(), "init": "bogus"}), TINY)
+
+
+def test_parameter_budget_default_config():
+    m = EdgeREP(ModelConfig(), MOD)
+    c = m.count_parameters()
+    assert c["backbone"] <= 1_000_000
+    m.set_trainable("adapter")
+    rep_only = m.count_parameters()["trainable"]
+    assert rep_only <= 0.05 * c["backbone"]
+    assert all(not p.requires_grad for n, p in m.named_parameters() if n.startswith("blocks."))
+
+
+def test_onnx_export_runs_in_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    m = tiny_model()
+    names = ["acoustic", "seismic", "present", "replay", "buffers_in"]
+    ex = inputs(2)
+    torch.onnx.export(m, ex, str(tmp_path / "m.onnx"), input_names=names, output_names=["probs", "buffers_out"],
+                      opset_version=18, dynamo=True, verbose=False)
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    ac, se, _, _, b = inputs(2, seed=1)
+    feed = {"acoustic": ac.numpy(), "seismic": se.numpy(), "present": np.array([[1, 0], [0, 1]], np.float32),
+            "replay": np.array([[0, 1], [0, 0]], np.float32), "buffers_in": (b + 1).numpy()}
+    probs, buf = sess.run(None, feed)
+    ref_p, ref_b = m(*(torch.from_numpy(feed[n]) for n in names))
+    np.testing.assert_allclose(probs, ref_p.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(buf, ref_b.detach().numpy(), atol=1e-4)
