@@ -1,0 +1,79 @@
+"""Run the model on a window, keeping and replaying each modality's last good buffers (REP).
+
+Every pass returns ``buffers_out`` [1, M, L, D]: the buffers the model built from each modality. While
+a modality is present and its channels are ``ok`` we keep its slice. When it drops, the next windows
+pass that slice back as ``buffers_in`` with ``replay=1`` for ``holdover_s`` seconds of board time
+after it was cached; after that ``replay=0`` and the model falls back on its scenario's learned
+buffers. Ages are board time; buffers cached before a reboot of the board are not replayed after it
+(the board clock restarted, so their age is unknown).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS
+from .assembler import WindowJob
+
+
+@dataclass
+class CachedBuffers:
+    buffers: np.ndarray   # [L, D]
+    boot: int
+    board_time: float     # end of the window that made them
+
+
+@dataclass
+class Result:
+    job: WindowJob
+    probs: np.ndarray | None          # [K]; None when no modality was present
+    replay: dict[str, bool]           # modality -> its cached buffers were replayed
+    buffer_age: dict[str, float]      # modality -> age (s, board time) of the replayed buffers
+    backend_ms: float                 # time inside the backend
+
+
+class ReplayClassifier:
+    """Wraps a ``Backend``; ``classify(job)`` gives a ``Result`` and updates the buffer cache."""
+
+    def __init__(self, backend, replay: bool = True, holdover_s: float = 30.0):
+        self.backend, self.meta = backend, backend.meta
+        self.replay_enabled, self.holdover_s = bool(replay), float(holdover_s)
+        self.modalities = self.meta.modalities
+        self.cache: dict[str, CachedBuffers] = {}
+        shapes = self.meta.input_shapes(1)
+        self._inputs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+
+    def classify(self, job: WindowJob) -> Result:
+        """Classify one window; refresh the cache from modalities that are present, complete and ``ok``."""
+        x = self._inputs
+        replay, age = {}, {}
+        for m, name in enumerate(self.modalities):
+            present = job.present.get(name, False)
+            x[name][0] = job.data[name] if present else 0.0
+            x[INPUT_PRESENT][0, m] = 1.0 if present else 0.0
+            c = self.cache.get(name)
+            a = None if c is None else self._age(c, job)
+            use = (not present and self.replay_enabled and c is not None and a is not None and a <= self.holdover_s)
+            x[INPUT_REPLAY][0, m] = 1.0 if use else 0.0
+            x[INPUT_BUFFERS][0, m] = c.buffers if use else 0.0
+            replay[name] = use
+            if use:
+                age[name] = round(a, 3)
+        if not any(job.present.get(n, False) for n in self.modalities):
+            return Result(job, None, replay={n: False for n in self.modalities}, buffer_age={}, backend_ms=0.0)
+        t = time.perf_counter()
+        out = self.backend.run(x)
+        ms = (time.perf_counter() - t) * 1e3
+        for m, name in enumerate(self.modalities):
+            if job.present.get(name, False) and job.healthy.get(name, False) and job.coverage.get(name, 0.0) >= 1.0:
+                self.cache[name] = CachedBuffers(np.array(out[OUTPUT_BUFFERS][0, m]), job.boot, job.t1)
+        return Result(job, np.asarray(out[OUTPUT_PROBS][0], dtype=np.float64), replay, age, ms)
+
+    @staticmethod
+    def _age(c: CachedBuffers, job: WindowJob) -> float | None:
+        if c.boot == job.boot:
+            return job.t1 - c.board_time
+        return None    # cached before a reboot: the board clock restarted, its age is unknown

@@ -1,0 +1,134 @@
+"""Putting the daemon together from the config: model, assembler, classifier, outputs, source.
+
+    run_stream(cfg)                  # live: cfg.serial.port until SIGINT/SIGTERM
+    run_replay(cfg, "run.edgelog")   # the same path over a recorded sensor log
+    replay_records(cfg, "run.edgelog")   # ... collected as a list of records
+
+Both return a ``StreamRunner`` (its ``stats`` and ``summary()``) after flushing every output.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+
+from firmware_bridge.sensorlog import csv_header, decoder_for
+
+from ..backends.base import load_backend
+from ..config import Config
+from .assembler import WindowAssembler
+from .classifier import ReplayClassifier
+from .health import Thresholds
+from .outputs import JsonlSink, ListSink, MqttSink, StatusLine
+from .runner import StreamRunner
+from .sdnotify import Notifier
+from .sources import LogSource, SerialSource
+
+log = logging.getLogger("edge_rep.stream")
+
+
+def setup_logging(level: str) -> None:
+    """Levelled diagnostics on stderr (the journal under systemd); results never go there."""
+    root = logging.getLogger("edge_rep")
+    if not root.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("edge-rep %(levelname)s: %(message)s"))
+        root.addHandler(h)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+def open_backend(cfg: Config):
+    """The configured model on the configured runtime ('' = the bundled default)."""
+    t = time.perf_counter()
+    backend = load_backend(cfg.model.path or None, cfg.model.backend)
+    log.info("model: %s (loaded in %.2f s)", backend.describe(), time.perf_counter() - t)
+    return backend
+
+
+def make_decoder(cfg: Config):
+    """The decoder for the board's wire format: binary frames (PROTOCOL.md) or CSV lines ([csv])."""
+    if cfg.serial.format == "csv":
+        from firmware_bridge.csv_input import CsvDecoder
+        return CsvDecoder(cfg.csv.channels, cfg.csv.separator)
+    from firmware_bridge.codec import Decoder
+    return Decoder()
+
+
+def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = None,
+                 notifier: Notifier | None = None, sinks: list | None = None, decoder=None) -> StreamRunner:
+    """The loop with its outputs: the jsonl sink (unless ``sinks`` replaces it), MQTT when enabled."""
+    if sinks is None:
+        sinks = [JsonlSink(cfg.output.jsonl, cfg.output.rotate_mb, cfg.output.keep_files)]
+    if cfg.mqtt.enabled:
+        m = cfg.mqtt
+        sinks.append(MqttSink(m.host, m.port, m.topic, cfg.node.id, m.client_id, m.qos, m.username,
+                              m.password_file, m.tls, m.keepalive_s))
+    asm = WindowAssembler(backend.meta.profile, Thresholds.from_config(cfg.health), decoder or make_decoder(cfg))
+    clf = ReplayClassifier(backend, cfg.replay.enabled, cfg.replay.holdover_s)
+    return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)
+
+
+def _finish(runner: StreamRunner, status: StatusLine | None) -> None:
+    for sink in runner.sinks:
+        sink.close()
+    if status is not None:
+        status.close()
+    log.info("done: %s", runner.summary())
+
+
+def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=None,
+               stop_after_s: float | None = None) -> StreamRunner:
+    """Classify the serial port's stream until SIGINT/SIGTERM (or ``stop_after_s`` seconds).
+    ``on_started()`` is called once the port is open (the demo starts its simulated board then)."""
+    backend = backend or open_backend(cfg)
+    status = StatusLine(cfg.output.status_line)
+    notifier = Notifier()
+    runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks)
+    source = SerialSource(cfg.serial.port, cfg.serial.baud, (cfg.serial.reconnect_min_s, cfg.serial.reconnect_max_s),
+                          cfg.serial.open_timeout_s, cfg.record.dir or None, cfg.node.id, wire_format=cfg.serial.format,
+                          log_extra=csv_header(cfg.csv.channels, cfg.csv.separator) if cfg.serial.format == "csv" else {})
+    runner.install_signal_handlers()
+    timer = None
+    try:
+        source.start(runner.stop_requested)
+        if source.writer is not None:
+            log.info("recording raw bytes to %s", source.log_path)
+        log.info("streaming from %s at %d baud", cfg.serial.port, cfg.serial.baud)
+        if on_started is not None:
+            on_started()
+        if stop_after_s is not None:
+            timer = threading.Timer(stop_after_s, runner.stop_requested.set)
+            timer.daemon = True
+            timer.start()
+        runner.run(source)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        source.close()
+        notifier.close()
+        _finish(runner, status)
+    return runner
+
+
+def run_replay(cfg: Config, log_path: str, speed: str = "max", backend=None, sinks: list | None = None) -> StreamRunner:
+    """Run a sensor log through the live path (decoder, health, windows, model, outputs)."""
+    source = LogSource(log_path, speed)
+    backend = backend or open_backend(cfg)
+    status = StatusLine(cfg.output.status_line)
+    runner = build_runner(cfg, backend, live=False, status=status, sinks=sinks,
+                          decoder=decoder_for(source.log))
+    runner.install_signal_handlers()
+    try:
+        runner.run(source)
+    finally:
+        _finish(runner, status)
+    return runner
+
+
+def replay_records(cfg: Config, log_path: str, backend=None) -> list[dict]:
+    """Every record (windows, health events, notices) a replay of ``log_path`` gives, in order."""
+    sink = ListSink()
+    run_replay(cfg, log_path, "max", backend, sinks=[sink])
+    return sink.records

@@ -1,0 +1,221 @@
+"""Channel health: one small state machine per channel, driven by board time only.
+
+    ok ──issue──> degraded ──recovery_windows clean windows──> ok
+    ok / degraded / recovering ──no good sample for data_timeout_s──> dropped
+    any ──board STATUS: sensor disconnected──> dropped
+    dropped ──good samples again──> recovering ──recovery_windows clean windows──> ok
+
+"Good" samples were received, are finite and are not part of a flat line (std over
+``flatline_window_s`` at most ``flatline_rel_std`` of full scale). Issues degrade without dropping:
+a data gap longer than ``degraded_after_s``, some non-finite samples, clipping (more than
+``saturation_fraction`` of a block at ``clip_level`` of full scale), more than ``max_seq_gap``
+frames lost or more than ``crc_error_rate`` of frames failing CRC over a hop, board STATUS faults.
+A clean window has every sample of the channel and no issue inside it.
+
+Thresholds are the ``[health]`` section of edge-rep.toml (``edge_rep.config.HealthConfig``). Every
+input carries a board time (seconds), never the host clock, so replaying a log gives the
+transitions the live stream gave. Only ``dropped`` makes a modality missing for the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import Enum
+
+import numpy as np
+
+
+class State(str, Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DROPPED = "dropped"
+    RECOVERING = "recovering"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The state machine's parameters; defaults are those of ``[health]`` in edge-rep.toml."""
+
+    data_timeout_s: float = 0.5
+    degraded_after_s: float = 0.2
+    flatline_window_s: float = 0.5
+    flatline_rel_std: float = 1e-6   # of full scale: 8 counts of int24, a constant for int16
+    clip_level: float = 0.99
+    saturation_fraction: float = 0.05
+    crc_error_rate: float = 0.2
+    max_seq_gap: int = 0
+    recovery_windows: int = 2
+
+    @classmethod
+    def from_config(cls, section) -> Thresholds:
+        """From ``Config.health`` (or a dict): the keys this machine uses; others keep their defaults."""
+        get = section.get if isinstance(section, dict) else (lambda k, d: getattr(section, k, d))
+        return cls(**{f.name: type(f.default)(get(f.name, f.default)) for f in fields(cls)})
+
+
+@dataclass
+class HealthEvent:
+    """A state change of one channel, at a board time."""
+
+    channel: str
+    modality: str
+    board_time: float
+    old: State
+    new: State
+    reason: str
+    boot: int = 0        # the board's boot whose clock board_time is on (set by the assembler)
+
+    def to_dict(self) -> dict:
+        return {"type": "health", "channel": self.channel, "modality": self.modality,
+                "board_time": round(self.board_time, 6), "from": self.old.value, "to": self.new.value,
+                "reason": self.reason}
+
+
+class ChannelHealth:
+    """The state machine of one channel. Feed it blocks, STATUS faults, link problems, ticks, windows."""
+
+    def __init__(self, channel: str, modality: str, sample_rate: float, full_scale: float | None,
+                 th: Thresholds | None = None):
+        self.channel, self.modality = channel, modality
+        self.rate, self.full_scale = float(sample_rate), full_scale
+        self.th = th or Thresholds()
+        self.state = State.DROPPED            # nothing seen yet: missing until its data arrives
+        self.started = False                  # has had good data once (the first data makes it ok directly)
+        self.events: list[HealthEvent] = []   # transitions not yet taken by the caller
+        self._clear()
+
+    def _clear(self) -> None:
+        self.last_data: float | None = None   # board time just after the last received sample
+        self.last_good: float | None = None   # board time just after the last good sample
+        self.flat_since: float | None = None  # start of the current flat line
+        self.bad_reason = "no data"           # why the latest samples did not count as good
+        self.fault = ""                       # STATUS fault holding the channel dropped
+        self.fault_time: float | None = None  # board time of that STATUS
+        self.last_issue = -np.inf             # board time of the latest issue
+        self.issue_reason = ""
+        self.clean_windows = 0
+
+    # -- inputs --------------------------------------------------------------------------------
+    def on_block(self, t_end: float, raw: np.ndarray, recent=None) -> None:
+        """Raw samples (any numeric dtype) ending at board time ``t_end``. ``recent(k)``: the channel's latest ``k`` raw
+        samples including these (NaN where lost), for the flat-line test; None skips that test."""
+        n = raw.size
+        if n == 0:
+            return
+        t_start = t_end - n / self.rate
+        self.tick(t_start)      # a silence noticed only now (the board stalled): still a drop
+        if self.fault and self.fault_time is not None and t_start >= self.fault_time:
+            self.fault = ""     # the board sends no blocks for a disconnected sensor: this one is back
+        if self.last_data is not None and t_start - self.last_data > self.th.degraded_after_s + 1e-9:
+            self._issue(t_start, f"data gap of {t_start - self.last_data:.2f} s")
+        self.last_data = t_end if self.last_data is None else max(self.last_data, t_end)
+        if raw.dtype.kind == "f":             # only float formats can carry NaN or inf
+            finite = np.isfinite(raw)
+            n_finite = int(np.count_nonzero(finite))
+            if n_finite == 0:
+                self.bad_reason = "non-finite samples"
+                return self.tick(t_end)
+            if n_finite < n:
+                self._issue(t_end, f"{n - n_finite} non-finite samples")
+                raw = raw[finite]
+        lo, hi = float(raw.min()), float(raw.max())
+        if self.full_scale and max(hi, -lo) >= self.th.clip_level * self.full_scale:
+            clipped = np.count_nonzero(np.abs(raw) >= self.th.clip_level * self.full_scale) / raw.size
+            if clipped > self.th.saturation_fraction:
+                self._issue(t_end, f"clipping ({100 * clipped:.0f}% of a block at full scale)")
+        if self._is_flat(hi - lo, raw.size, recent):
+            if self.flat_since is None:
+                self.flat_since = t_end - self.th.flatline_window_s
+                # The flat line began before it could be told apart: those samples were not good after all.
+                if self.last_good is not None:
+                    self.last_good = min(self.last_good, self.flat_since)
+            self.bad_reason = "flat line"
+            return self.tick(t_end)
+        self.flat_since = None
+        self.last_good = t_end if self.last_good is None else max(self.last_good, t_end)
+        if self.state is State.DROPPED and not self.fault:
+            if self.started:
+                self._go(State.RECOVERING, t_end, "good samples again")
+            else:
+                self._go(State.OK, t_end, "first data")
+        self.started = True
+        self.tick(t_end)
+
+    def on_status(self, board_time: float, disconnected: bool, faults: list[str]) -> None:
+        """The board's STATUS for this channel: a disconnected sensor drops it at once (until a STATUS
+        without that flag, or samples taken after it, arrive); other faults degrade it."""
+        if disconnected:
+            self.fault_time = board_time
+            if not self.fault:
+                self.fault = "board reports the sensor disconnected"
+                self._go(State.DROPPED, board_time, self.fault)
+                self.clean_windows = 0
+        else:
+            self.fault = ""
+        if faults:
+            self._issue(board_time, ", ".join(faults))
+
+    def on_issue(self, board_time: float, reason: str) -> None:
+        """A problem that degrades without dropping (link errors, clipping found in a window)."""
+        self._issue(board_time, reason)
+
+    def tick(self, board_now: float) -> None:
+        """Board time is now ``board_now``: declare a drop once good samples stopped for the time-out."""
+        if self.state is State.DROPPED or self.last_good is None:
+            return
+        silent = board_now - self.last_good
+        if silent > self.th.data_timeout_s + 1e-9:
+            why = self.bad_reason if self.last_data is not None and self.last_data > self.last_good else "no data"
+            self._go(State.DROPPED, board_now, f"{why} for {silent:.2f} s")
+            self.clean_windows = 0
+
+    def on_window(self, t0: float, t1: float, complete: bool) -> None:
+        """Window [t0, t1) was cut. ``complete``: every sample of this channel in it is there and finite."""
+        if self.state not in (State.DEGRADED, State.RECOVERING):
+            return
+        clean = complete and self.last_issue < t0 and self.flat_since is None and not self.fault
+        self.clean_windows = self.clean_windows + 1 if clean else 0
+        if self.clean_windows >= self.th.recovery_windows:
+            self._go(State.OK, t1, f"{self.clean_windows} clean windows")
+            self.clean_windows = 0
+
+    def restart(self, board_time: float, reason: str) -> None:
+        """The board's clock restarted (reboot): forget timers; dropped until its data flows again."""
+        self._go(State.DROPPED, board_time, reason)
+        self._clear()
+
+    # -- helpers -------------------------------------------------------------------------------
+    @property
+    def usable(self) -> bool:
+        """Whether this channel's samples may be given to the model."""
+        return self.state is not State.DROPPED
+
+    def take_events(self) -> list[HealthEvent]:
+        ev, self.events = self.events, []
+        return ev
+
+    def _is_flat(self, block_ptp: float, block_n: int, recent) -> bool:
+        if recent is None or not self.full_scale:
+            return False
+        limit = self.th.flatline_rel_std * self.full_scale
+        if block_n > 1 and block_ptp > 8 * limit:
+            return False    # this block alone varies too much (cheap test first: it is the usual case)
+        need = int(round(self.th.flatline_window_s * self.rate))
+        x = recent(need)
+        x = x[np.isfinite(x)]
+        if need < 2 or x.size < max(2, need // 2):
+            return False    # too little data to call it flat (a gap is not a flat line)
+        return float(x.std()) <= limit
+
+    def _issue(self, t: float, reason: str) -> None:
+        self.last_issue = max(self.last_issue, t)
+        self.issue_reason = reason
+        self.clean_windows = 0
+        if self.state is State.OK:
+            self._go(State.DEGRADED, t, reason)
+
+    def _go(self, new: State, t: float, reason: str) -> None:
+        if new is self.state:
+            return
+        self.events.append(HealthEvent(self.channel, self.modality, t, self.state, new, reason))
+        self.state = new

@@ -1,0 +1,171 @@
+"""The daemon's main loop: bytes from a source -> assembler -> classifier -> outputs.
+
+One loop serves ``edge-rep stream`` (a serial port read by its own thread) and ``edge-rep replay``
+(a sensor log): only the source differs. In live mode the loop drains every chunk that arrived
+before cutting windows, and when more than ``max_pending`` windows are waiting (the model fell behind)
+it skips the oldest ones and counts them; a replay never skips, so it is exact. Memory stays bounded:
+rings are fixed, the source queue is bounded, and pending windows are capped.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .assembler import WindowAssembler, WindowJob
+from .classifier import ReplayClassifier
+from .health import HealthEvent
+from .records import health_record, notice_record, window_record
+from .sdnotify import Notifier
+
+log = logging.getLogger("edge_rep.stream")
+
+
+@dataclass
+class Chunk:
+    """Bytes as they arrived: ``host_time`` is when (host clock, for latency), ``data`` what."""
+
+    host_time: float
+    data: bytes
+
+
+@dataclass
+class RunStats:
+    windows: int = 0
+    classified: int = 0
+    skipped: int = 0                  # windows dropped because the model fell behind (live only)
+    events: int = 0
+    labels: Counter = field(default_factory=Counter)
+    scenarios: Counter = field(default_factory=Counter)
+    replayed: int = 0
+    latency_ms: list = field(default_factory=list)   # last few hundred, for the summary
+    backend_ms: list = field(default_factory=list)
+    first_window_host: float | None = None
+
+
+class StreamRunner:
+    def __init__(self, assembler: WindowAssembler, classifier: ReplayClassifier, sinks: list, node: str,
+                 status=None, notifier: Notifier | None = None, live: bool = True, max_pending: int = 2):
+        self.asm, self.clf, self.sinks, self.node = assembler, classifier, sinks, node
+        self.status, self.notifier = status, notifier or Notifier({})
+        self.live, self.max_pending = live, max(1, int(max_pending))
+        self.meta = classifier.meta
+        self.stats = RunStats()
+        self.stop_requested = threading.Event()
+        self._last = None          # last window record, for the status line
+
+    # -- signals --------------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM ask the loop to stop; it then flushes outputs and recordings."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda s, f: self.stop_requested.set())
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, source) -> None:
+        """Consume ``source`` (an iterable of ``Chunk`` lists, an empty list meaning "nothing arrived
+        yet") until it ends or a stop is requested; then cut what the data completes and flush."""
+        self.notifier.ready(f"reading {getattr(source, 'name', 'input')}")
+        try:
+            for chunks in source:
+                if self.stop_requested.is_set():
+                    break
+                items: list = []
+                for ch in chunks:
+                    if isinstance(ch, dict):          # a link notice from the source (live only)
+                        items.append({**ch, "boot": self.asm.boot, "board_time": None})
+                    else:
+                        items += self.asm.feed(ch.data, ch.host_time)
+                self.handle(items)
+                self.housekeeping()
+        finally:
+            self.handle(self.asm.finish(), allow_skip=False)
+            self.notifier.stopping()
+
+    def housekeeping(self) -> None:
+        now = time.monotonic()
+        self.notifier.watchdog(now)
+        if self.status is not None and self._last is not None and self.status.due(now):
+            self.status.update(self.status_text(), now)
+
+    def handle(self, items: list, allow_skip: bool | None = None) -> None:
+        """Write events and classify windows, in order; skip the oldest windows if too many wait."""
+        allow_skip = self.live if allow_skip is None else allow_skip
+        jobs = [i for i in items if isinstance(i, WindowJob)]
+        skip = set()
+        if allow_skip and len(jobs) > self.max_pending:
+            skip = {id(j) for j in jobs[:len(jobs) - self.max_pending]}
+            self.stats.skipped += len(skip)
+            log.warning("the model fell behind: skipped %d window(s) (%d in total)", len(skip), self.stats.skipped)
+        for item in items:
+            if isinstance(item, WindowJob):
+                if id(item) in skip:
+                    continue
+                self._window(item)
+            elif isinstance(item, HealthEvent):
+                self._emit(health_record(item, self.node))
+                if self.status is not None:
+                    self.status.message(f"[{item.board_time:9.3f}] {item.channel}: {item.old.value} -> "
+                                        f"{item.new.value} ({item.reason})")
+                log.info("%s: %s -> %s at board time %.3f s (%s)", item.channel, item.old.value, item.new.value,
+                         item.board_time, item.reason)
+            elif isinstance(item, dict):
+                self._emit(notice_record(item, self.node))
+
+    def _window(self, job: WindowJob) -> None:
+        r = self.clf.classify(job)
+        latency = (time.time() - job.host_time_ready) * 1e3 if job.host_time_ready else None
+        rec = window_record(r, self.meta.classes, self.meta.model_id, self.node, latency)
+        self._emit(rec)
+        s = self.stats
+        s.windows += 1
+        if s.first_window_host is None:
+            s.first_window_host = time.time()
+        s.scenarios[job.scenario] += 1
+        if r.probs is not None:
+            s.classified += 1
+            s.labels[rec["label"]] += 1
+        s.replayed += bool(rec["replay"])
+        if latency is not None:
+            s.latency_ms = (s.latency_ms + [latency])[-500:]
+        s.backend_ms = (s.backend_ms + [r.backend_ms])[-500:]
+        self._last = rec
+
+    def _emit(self, rec: dict) -> None:
+        if rec.get("type") != "window":
+            self.stats.events += 1
+        for sink in self.sinks:
+            try:
+                sink.write(rec)
+            except BrokenPipeError:
+                raise
+            except OSError as e:   # a full disk must not stop classification (MQTT and stdout keep going)
+                log.error("output %s failed: %s", type(sink).__name__, e)
+
+    # -- summaries ------------------------------------------------------------------------------
+    def status_text(self) -> str:
+        r = self._last
+        if r is None:
+            return f"{self.node}: waiting for data"
+        lab = f"{r['label']} {r['confidence']:.2f}" if r["label"] else "no modality present"
+        rep = f" replay {','.join(r['replay'])} ({max(r['buffer_age_s'].values()):.0f}s)" if r["replay"] else ""
+        health = " ".join(f"{k}:{v}" for k, v in r["health"].items())
+        c = self.asm.counters
+        return (f"{self.node} boot {r['boot']} t={r['board_time']:.0f}s  {lab:<22} [{r['scenario']}{rep}]  {health}"
+                f"  windows {self.stats.windows} skipped {self.stats.skipped} crc {c.crc_errors}")
+
+    def summary(self) -> str:
+        s, c = self.stats, self.asm.counters
+        lat = sorted(s.latency_ms)
+        med = f"{lat[len(lat) // 2]:.1f} ms" if lat else "n/a"
+        scen = ", ".join(f"{k} {v}" for k, v in s.scenarios.most_common()) or "none"
+        return (f"{s.windows} windows ({s.classified} classified, {s.replayed} with replay, {s.skipped} skipped, "
+                f"{c.windows_lost} lost to reboots); scenarios: {scen}; {s.events} events; "
+                f"{c.frames} frames, {c.crc_errors} CRC errors, {c.frames_lost} frames lost, "
+                f"{c.bytes_discarded} bytes discarded, {c.boots} reboots"
+                + (f", {c.bad_frames} frames not handled" if c.bad_frames else "") + f"; median latency {med}")

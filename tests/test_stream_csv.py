@@ -1,0 +1,57 @@
+"""Hobby boards printing CSV lines: decimation of fast columns to the profile's rate, and a CSV log
+replayed through the daemon's path."""
+
+import numpy as np
+
+from edge_rep.backends.base import load_backend
+from edge_rep.config import load_config
+from edge_rep.stream.daemon import replay_records
+from edge_rep.stream.resample import Decimator
+from firmware_bridge.sensorlog import LogHeader, LogWriter, csv_header
+from test_stream_support import onnx_model_path
+
+
+def test_decimator_keeps_time_and_the_passband():
+    rate, k = 8000.0, 80
+    n = np.arange(int(4 * rate))
+    x = np.sin(2 * np.pi * 5.0 * n / rate) + 0.5 * np.sin(2 * np.pi * 1000.0 * n / rate)   # 1 kHz must go
+    d = Decimator(k)
+    outs = []
+    for i in range(0, n.size, 37):                       # odd block sizes: phase kept across blocks
+        first, y = d.feed(i, x[i:i + 37])
+        outs.append((first, y))
+    idx = np.concatenate([np.arange(f, f + y.size) for f, y in outs])
+    y = np.concatenate([y for _, y in outs])
+    assert np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size))      # contiguous output indices
+    want = np.sin(2 * np.pi * 5.0 * idx * k / rate)                        # the 5 Hz tone at those times
+    steady = idx >= 10
+    assert np.max(np.abs(y[steady] - want[steady])) < 0.02
+    # A gap restarts the filter: no output for times before the restart, indices still follow the input's.
+    start = n.size + 801
+    first, y2 = d.feed(start, x[:800])
+    assert first * k >= start > (first - 1) * k and y2.size == (start + 800 - d.delay - first * k - 1) // k + 1
+
+
+def test_csv_log_replays_with_the_geophone_decimated(tmp_path):
+    backend = load_backend(onnx_model_path(), "onnxruntime")
+    cfg = load_config(None)
+    cfg.output.status_line, cfg.node.id = "off", "csv-board"
+    chans = cfg.csv.channels                    # default: mic and geophone columns at 8000 lines/s
+    assert [c.modality for c in chans] == ["acoustic", "seismic"] and chans[1].sample_rate == 8000.0
+    rng = np.random.default_rng(0)
+    seconds, rate = 4, int(chans[0].sample_rate)
+    mic = 0.05 * rng.standard_normal(seconds * rate)
+    geo = 1e-6 * np.sin(2 * np.pi * 12 * np.arange(seconds * rate) / rate)
+    lines = "".join(f"{a:.5f},{g:.4e}\n" for a, g in zip(mic, geo))
+    lines = lines.replace("\n", "\nnot,a,sample\n", 1)          # a bad line is a one-sample gap, not a crash
+    path = tmp_path / "csv.edgelog"
+    with LogWriter(path, LogHeader(port="/dev/ttyACM0", baudrate=115200, input="csv",
+                                   extra=csv_header(chans, cfg.csv.separator))) as w:
+        data = lines.encode()
+        for i in range(0, len(data), 4096):
+            w.write(data[i:i + 4096], host_time=1000.0 + i / 1e5)
+    recs = replay_records(cfg, str(path), backend)
+    ws = [r for r in recs if r["type"] == "window"]
+    assert [w["window_start"] for w in ws] == [0.0, 1.0, 2.0]
+    assert all(w["scenario"] == "complete" and w["label"] in backend.meta.classes for w in ws)
+    assert not any(r["type"] == "notice" and r["event"] == "channel_rejected" for r in recs)

@@ -1,0 +1,292 @@
+"""The per-channel health state machine and the sample ring, driven directly (board time only)."""
+
+import numpy as np
+import pytest
+
+from edge_rep.config import HealthConfig
+from edge_rep.stream.health import ChannelHealth, State, Thresholds
+from edge_rep.stream.ring import SampleRing
+
+RATE = 100.0          # samples/s
+BLOCK = 5             # 50 ms blocks, like the board's DATA frames
+FS = 2**23 - 1        # int24 full scale (flat-line limit 1e-6 of it: 8 counts)
+
+
+def make(**kw) -> ChannelHealth:
+    return ChannelHealth("seismic0", "seismic", RATE, FS, Thresholds(**kw))
+
+
+class Feeder:
+    """Feeds a channel the way the assembler does: blocks into a ring, health sees them."""
+
+    def __init__(self, h: ChannelHealth, seed: int = 0):
+        self.h, self.ring, self.idx = h, SampleRing(2000), 0
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def t(self) -> float:
+        return self.idx / RATE
+
+    def block(self, kind: str = "noise") -> None:
+        if kind == "noise":
+            x = self.rng.normal(0, 1e5, BLOCK).astype(np.int32)
+        elif kind == "flat":
+            x = np.full(BLOCK, 1234, np.int32)
+        elif kind == "clip":
+            x = np.full(BLOCK, FS, np.int32)
+            x[::2] = -FS
+        elif kind == "nan":
+            x = np.full(BLOCK, np.nan, np.float32)
+        else:
+            raise ValueError(kind)
+        self.ring.write(self.idx, x)
+        end = self.idx + BLOCK
+        self.idx = end
+        self.h.on_block(self.t, x, lambda k: self.ring.read(end - k, k))
+
+    def run(self, seconds: float, kind: str = "noise") -> None:
+        for _ in range(int(round(seconds * RATE / BLOCK))):
+            self.block(kind)
+
+    def silence(self, seconds: float) -> None:
+        """No samples arrive; board time still advances (other channels, heartbeats)."""
+        steps = int(round(seconds * RATE / BLOCK))
+        for _ in range(steps):
+            self.idx += BLOCK
+            self.h.tick(self.t)
+
+    def windows(self, t0: float, t1: float, hop: float = 1.0, win: float = 2.0):
+        t = t0
+        while t + win <= t1 + 1e-9:
+            seg = self.ring.read(int(round(t * RATE)), int(round(win * RATE)))
+            self.h.on_window(t, t + win, bool(np.isfinite(seg).all()))
+            t += hop
+
+
+def transitions(h):
+    return [(e.old.value, e.new.value) for e in h.take_events()]
+
+
+def test_thresholds_follow_the_config_section():
+    cfg = HealthConfig()
+    th = Thresholds.from_config(cfg)
+    assert th.data_timeout_s == cfg.data_timeout_s and th.recovery_windows == cfg.recovery_windows
+    th2 = Thresholds.from_config({"data_timeout_s": 0.25, "recovery_windows": 3})
+    assert th2.data_timeout_s == 0.25 and th2.recovery_windows == 3 and th2.flatline_window_s == 0.5
+
+
+def test_first_data_makes_a_channel_ok():
+    h = make()
+    assert h.state is State.DROPPED and not h.usable
+    f = Feeder(h)
+    f.block()
+    assert h.state is State.OK and h.usable
+    assert transitions(h) == [("dropped", "ok")]
+
+
+@pytest.mark.parametrize("timeout", [0.2, 0.5, 0.8])
+def test_silence_drops_after_the_timeout_and_within_one_second(timeout):
+    h = make(data_timeout_s=timeout)
+    f = Feeder(h)
+    f.run(3.0)
+    h.take_events()
+    last_good = f.t
+    for _ in range(40):
+        f.silence(BLOCK / RATE)
+        if h.state is State.DROPPED:
+            break
+    ev = h.take_events()
+    assert [(e.old, e.new) for e in ev] == [(State.OK, State.DROPPED)]
+    delay = ev[0].board_time - last_good
+    assert timeout < delay <= timeout + BLOCK / RATE + 1e-9
+    assert delay <= 1.0
+    assert "no data" in ev[0].reason
+
+
+def test_flat_line_counts_as_no_good_samples():
+    h = make()
+    f = Feeder(h)
+    f.run(2.0)
+    h.take_events()
+    flat_start = f.t
+    f.run(2.0, "flat")
+    ev = h.take_events()
+    assert [(e.old, e.new) for e in ev] == [(State.OK, State.DROPPED)]
+    assert "flat line" in ev[0].reason
+    assert ev[0].board_time - flat_start <= 1.0
+    # A quiet but living signal (noise of a few tens of counts) is not a flat line.
+    h2 = make()
+    f2 = Feeder(h2)
+    f2.rng = np.random.default_rng(1)
+    for _ in range(80):
+        x = f2.rng.normal(0, 30, BLOCK).astype(np.int32)
+        f2.ring.write(f2.idx, x)
+        f2.idx += BLOCK
+        end = f2.idx
+        h2.on_block(f2.t, x, lambda k, end=end: f2.ring.read(end - k, k))
+    assert h2.state is State.OK
+
+
+def test_non_finite_samples_drop_like_silence_and_partial_ones_degrade():
+    h = make()
+    f = Feeder(h)
+    f.run(2.0)
+    f.run(1.0, "nan")
+    assert h.state is State.DROPPED and "non-finite" in h.events[-1].reason
+    h2 = make()
+    f2 = Feeder(h2)
+    f2.run(1.0)
+    x = f2.rng.normal(0, 1e5, BLOCK).astype(np.float32)
+    x[2] = np.inf
+    f2.ring.write(f2.idx, x)
+    f2.idx += BLOCK
+    h2.on_block(f2.t, x, None)
+    assert h2.state is State.DEGRADED and "non-finite" in h2.events[-1].reason
+
+
+def test_clipping_degrades_and_clean_windows_restore_ok():
+    h = make(recovery_windows=2)
+    f = Feeder(h)
+    f.run(3.0)
+    f.run(0.5, "clip")
+    assert h.state is State.DEGRADED and "clipping" in h.events[-1].reason
+    t_clip = f.t
+    f.run(6.0)
+    # The first windows still contain clipped blocks: not clean. Two clean ones after it restore ok.
+    f.windows(0.0, f.t)
+    ev = transitions(h)
+    assert ev == [("dropped", "ok"), ("ok", "degraded"), ("degraded", "ok")]
+    assert h.state is State.OK
+    assert t_clip < 8.0
+
+
+def test_recovery_needs_n_clean_windows_after_a_drop():
+    for n in (1, 2, 3):
+        h = make(recovery_windows=n)
+        f = Feeder(h)
+        f.run(4.0)
+        f.silence(2.0)
+        assert h.state is State.DROPPED
+        back = f.t
+        f.run(8.0)
+        assert h.state is State.RECOVERING and h.usable
+        h.take_events()
+        # Windows from the return on: the first one starting at `back` has an issue (the gap) at its
+        # start, so clean windows begin one hop later.
+        t = back
+        ok_at = None
+        while t + 2.0 <= f.t + 1e-9:
+            seg = f.ring.read(int(round(t * RATE)), 200)
+            h.on_window(t, t + 2.0, bool(np.isfinite(seg).all()))
+            if h.state is State.OK and ok_at is None:
+                ok_at = t + 2.0
+            t += 1.0
+        assert ok_at == pytest.approx(back + 1.0 + 2.0 + (n - 1) * 1.0)
+
+
+def test_a_drop_during_recovery_goes_back_to_dropped():
+    h = make()
+    f = Feeder(h)
+    f.run(2.0)
+    f.silence(1.0)
+    f.run(0.5)
+    assert h.state is State.RECOVERING
+    f.silence(1.0)
+    assert h.state is State.DROPPED
+    assert transitions(h)[-3:] == [("ok", "dropped"), ("dropped", "recovering"), ("recovering", "dropped")]
+
+
+def test_a_short_gap_degrades_but_does_not_drop():
+    h = make(degraded_after_s=0.2, data_timeout_s=0.5)
+    f = Feeder(h)
+    f.run(2.0)
+    f.silence(0.3)
+    f.run(1.0)
+    ev = transitions(h)
+    assert ev[-1] == ("ok", "degraded")
+    assert h.state is State.DEGRADED and "gap" in h.issue_reason
+
+
+def test_status_disconnected_drops_at_once_and_recovers_when_samples_return():
+    h = make()
+    f = Feeder(h)
+    f.run(2.0)
+    h.on_status(f.t, True, [])
+    assert h.state is State.DROPPED and "disconnected" in h.events[-1].reason
+    h.tick(f.t + 0.3)                 # no blocks while disconnected: stays dropped
+    assert h.state is State.DROPPED
+    h.on_status(f.t + 0.3, True, [])  # repeated STATUS: no new event
+    assert transitions(h)[-1] == ("ok", "dropped")
+    # The board sends no blocks for a disconnected sensor, so samples taken after the STATUS mean it is back.
+    f.idx += 40
+    f.run(0.1)
+    assert h.state is State.RECOVERING
+    assert transitions(h) == [("dropped", "recovering")]
+
+
+def test_a_stall_longer_than_the_timeout_is_a_drop_noticed_late():
+    h = make()
+    f = Feeder(h)
+    f.run(2.0)
+    f.idx += int(2.0 * RATE)          # the board sent nothing for 2 s (board time did not advance here)
+    f.block()
+    assert transitions(h)[-2:] == [("ok", "dropped"), ("dropped", "recovering")]
+
+
+def test_status_faults_and_link_issues_degrade():
+    h = make()
+    f = Feeder(h)
+    f.run(1.0)
+    h.on_status(f.t, False, ["ADC overrun"])
+    assert h.state is State.DEGRADED and h.events[-1].reason == "ADC overrun"
+    h2 = make()
+    Feeder(h2).run(1.0)
+    h2.on_issue(1.0, "5 of 20 frames failed CRC")
+    assert h2.state is State.DEGRADED
+
+
+def test_restart_after_reboot_drops_then_recovers():
+    h = make()
+    f = Feeder(h)
+    f.run(2.0)
+    h.restart(0.0, "the board rebooted")
+    assert h.state is State.DROPPED
+    f2 = Feeder(h)
+    f2.run(0.5)
+    assert h.state is State.RECOVERING
+    assert transitions(h)[-2:] == [("ok", "dropped"), ("dropped", "recovering")]
+
+
+def test_event_record_has_the_schema_fields():
+    h = make()
+    Feeder(h).run(0.1)
+    d = h.take_events()[0].to_dict()
+    assert d == {"type": "health", "channel": "seismic0", "modality": "seismic", "board_time": 0.05,
+                 "from": "dropped", "to": "ok", "reason": "first data"}
+
+
+# -- ring -----------------------------------------------------------------------------------------
+
+def test_ring_keeps_gaps_as_nan_and_never_shifts_time():
+    r = SampleRing(100)
+    r.write(0, np.arange(10))
+    r.write(20, np.arange(20, 30))          # 10..19 lost
+    x = r.read(0, 30)
+    assert np.array_equal(x[:10], np.arange(10)) and np.isnan(x[10:20]).all()
+    assert np.array_equal(x[20:], np.arange(20, 30))
+    r.write(10, np.arange(10, 20))          # a late block fills its own place
+    assert np.array_equal(r.read(0, 30), np.arange(30))
+
+
+def test_ring_wraps_forgets_and_is_bounded():
+    r = SampleRing(50)
+    for i in range(0, 1000, 7):
+        r.write(i, np.arange(i, i + 7))
+    assert r.end == 1001 and r.start == 951
+    x = r.read(940, 61)
+    assert np.isnan(x[:11]).all() and np.array_equal(x[11:], np.arange(951, 1001))
+    assert r._buf.size == 50
+    r.write(5000, np.arange(3))             # a jump far ahead clears everything in between
+    assert np.isnan(r.read(4950, 50)).all() and np.array_equal(r.read(5000, 3), [0, 1, 2])
+    r.write(10, np.ones(5))                 # too old: ignored
+    assert np.isnan(r.read(4953, 47)).all()

@@ -1,0 +1,190 @@
+"""Outputs: JSON lines (flushed per line, rotation), MQTT against a real Mosquitto broker, sd_notify."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_rep.errors import EdgeRepError
+from edge_rep.stream.outputs import JsonlSink, MqttSink, StatusLine
+from edge_rep.stream.sdnotify import Notifier
+from test_stream_support import onnx_model_path
+
+
+def test_jsonl_lines_are_flushed_one_by_one(tmp_path):
+    p = tmp_path / "out" / "res.jsonl"
+    sink = JsonlSink(p)
+    sink.write({"type": "window", "label": "car"})
+    # Readable by another process before close: flushed per line.
+    assert json.loads(p.read_text().splitlines()[0]) == {"type": "window", "label": "car"}
+    sink.write({"type": "health", "to": "dropped"})
+    assert len(p.read_text().splitlines()) == 2
+    sink.close()
+
+
+def test_jsonl_rotation_keeps_n_files(tmp_path):
+    p = tmp_path / "r.jsonl"
+    sink = JsonlSink(p, rotate_mb=0.0002, keep_files=2)      # 200 bytes
+    for i in range(40):
+        sink.write({"i": i, "pad": "x" * 30})
+    sink.close()
+    files = sorted(x.name for x in tmp_path.iterdir())
+    assert files == ["r.jsonl", "r.jsonl.1", "r.jsonl.2"]
+    rows = [json.loads(line)["i"] for f in ("r.jsonl.2", "r.jsonl.1", "r.jsonl")
+            for line in (tmp_path / f).read_text().splitlines()]
+    assert rows == sorted(rows) and rows[-1] == 39
+
+
+def test_jsonl_unwritable_path_is_one_line_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(EdgeRepError, match="cannot open the output file"):
+        JsonlSink(tmp_path / "afile" / "sub.jsonl")
+
+
+def test_status_line_plain_stream_prints_at_interval():
+    import io
+    buf = io.StringIO()
+    st = StatusLine("auto", buf, every_s=10)
+    assert not st.live
+    st.update("a", 0.0)
+    st.update("b", 5.0)
+    st.update("c", 10.0)
+    st.message("event")                  # events reach a plain stream through the log, not here
+    assert buf.getvalue() == "a\nc\n"
+    live = io.StringIO()
+    st = StatusLine("on", live)
+    st.update("x", 0.0)
+    st.message("ev")
+    assert live.getvalue() == "\r\x1b[2Kx\r\x1b[2Kev\n"
+
+
+# -- sd_notify ----------------------------------------------------------------------------------------
+
+def test_sd_notify_ready_and_watchdog(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(2)
+    n = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"})
+    assert n.enabled and n.watchdog_s == 1.0
+    n.ready("reading /dev/x")
+    assert srv.recv(100) == b"READY=1\nSTATUS=reading /dev/x"
+    n.watchdog(100.0)
+    n.watchdog(100.5)           # too soon: no second ping
+    n.watchdog(101.0)
+    assert srv.recv(100) == b"WATCHDOG=1"
+    assert srv.recv(100) == b"WATCHDOG=1"
+    srv.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        srv.recv(100)
+    n.close()
+    srv.close()
+    off = Notifier({})
+    assert not off.enabled and off.notify("READY=1") is False
+    # WATCHDOG_PID naming another process: the watchdog is not ours to ping.
+    assert Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}).watchdog_s is None
+
+
+# -- MQTT against a real broker -----------------------------------------------------------------------
+
+def _mosquitto() -> str:
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if exe is None:
+        subprocess.run(["bash", str(Path(__file__).with_name("system_deps.sh"))], check=True)
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return exe
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def broker(tmp_path):
+    port = _free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError(f"mosquitto did not start: {proc.stderr.read().decode()[:300]}")
+    yield port
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_mqtt_sink_publishes_windows_and_events(broker):
+    import paho.mqtt.client as mqtt
+    got, subscribed = [], threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub")
+    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("edge-rep/n1/#", qos=1)
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
+    sub.connect("127.0.0.1", broker)
+    sub.loop_start()
+    assert subscribed.wait(5)
+    sink = MqttSink("127.0.0.1", broker, topic="edge-rep/{node}", node="n1", qos=1)
+    sink.write({"type": "window", "label": "truck", "board_time": 3.0})
+    sink.write({"type": "health", "channel": "acoustic0", "to": "dropped"})
+    deadline = time.time() + 5
+    while len(got) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    sink.close()
+    sub.loop_stop()
+    sub.disconnect()
+    assert got == [("edge-rep/n1/window", {"type": "window", "label": "truck", "board_time": 3.0}),
+                   ("edge-rep/n1/event", {"type": "health", "channel": "acoustic0", "to": "dropped"})]
+
+
+def test_mqtt_unreachable_broker_is_one_line_error():
+    with pytest.raises(EdgeRepError, match="cannot connect"):
+        MqttSink("127.0.0.1", _free_port(), node="n1")
+
+
+def test_replay_publishes_every_line_to_mqtt(broker, tmp_path):
+    import paho.mqtt.client as mqtt
+
+    from edge_rep.config import load_config
+    from edge_rep.stream.daemon import run_replay
+    got, subscribed = [], threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub-2")
+    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("fleet/node-7/#", qos=1)
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
+    sub.connect("127.0.0.1", broker)
+    sub.loop_start()
+    assert subscribed.wait(5)
+    cfg = load_config(None)
+    cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.qos = True, "127.0.0.1", broker, 1
+    cfg.mqtt.topic, cfg.node.id = "fleet/{node}", "node-7"
+    cfg.model.path = onnx_model_path()
+    cfg.output.jsonl, cfg.output.status_line = str(tmp_path / "out.jsonl"), "off"
+    log = Path(__file__).parent / "data" / "logs" / "acoustic_drop.edgelog"
+    runner = run_replay(cfg, str(log))
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    deadline = time.time() + 10
+    while len(got) < len(lines) and time.time() < deadline:
+        time.sleep(0.05)
+    sub.loop_stop()
+    sub.disconnect()
+    assert runner.stats.windows == 19
+    assert [p for _, p in got] == lines                       # the same lines, in order
+    assert {t for t, p in got if p["type"] == "window"} == {"fleet/node-7/window"}
+    assert {t for t, p in got if p["type"] != "window"} == {"fleet/node-7/event"}

@@ -1,0 +1,121 @@
+"""The classifier's buffer cache and replay decisions, the record schema, and skipping when behind."""
+
+
+import numpy as np
+import pytest
+
+from edge_rep.backends.base import load_backend
+from edge_rep.stream.assembler import WindowAssembler, WindowJob, scenario_name
+from edge_rep.stream.classifier import ReplayClassifier
+from edge_rep.stream.outputs import ListSink, format_record
+from edge_rep.stream.records import HOST_FIELDS, window_record, without_host_fields
+from edge_rep.stream.runner import StreamRunner
+from test_stream_support import onnx_model_path
+
+
+class Spy:
+    """The real backend, keeping a copy of every input it was given."""
+
+    def __init__(self, backend):
+        self.backend, self.meta, self.calls = backend, backend.meta, []
+
+    def run(self, x):
+        self.calls.append({k: v.copy() for k, v in x.items()})
+        return self.backend.run(x)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return load_backend(onnx_model_path(), "onnxruntime")
+
+
+def job(meta, t1, present=("acoustic", "seismic"), boot=0, healthy=None, seed=0):
+    rng = np.random.default_rng(seed)
+    p = meta.profile
+    data = {m.name: (rng.standard_normal((m.channels, p.window_samples(m.name))) * 0.05).astype(np.float32)
+            for m in p.modalities}
+    pres = {m: m in present for m in p.modality_names}
+    return WindowJob(boot, int(t1 - p.window_s), t1 - p.window_s, t1, data, pres,
+                     {m: 1.0 if pres[m] else 0.0 for m in pres},
+                     {f"{m}0": "ok" if pres[m] else "dropped" for m in pres},
+                     healthy if healthy is not None else dict(pres), 0.0)
+
+
+def test_scenario_names():
+    assert scenario_name({"acoustic": True, "seismic": True}) == "complete"
+    assert scenario_name({"acoustic": False, "seismic": True}) == "acoustic_missing"
+    assert scenario_name({"acoustic": False, "seismic": False}) == "all_missing"
+
+
+def test_cached_buffers_are_replayed_within_holdover_then_learned_ones(backend):
+    spy = Spy(backend)
+    clf = ReplayClassifier(spy, replay=True, holdover_s=3.0)
+    meta = backend.meta
+    r0 = clf.classify(job(meta, 2.0))
+    assert r0.replay == {"acoustic": False, "seismic": False} and spy.calls[-1]["present"].tolist() == [[1, 1]]
+    cached = clf.cache["acoustic"].buffers
+    assert cached.shape == (meta.buffer_tokens, meta.width) and np.abs(cached).sum() > 0
+    r1 = clf.classify(job(meta, 4.0, present=("seismic",)))
+    x = spy.calls[-1]
+    assert r1.replay == {"acoustic": True, "seismic": False} and r1.buffer_age == {"acoustic": 2.0}
+    assert x["replay"].tolist() == [[1, 0]] and x["present"].tolist() == [[0, 1]]
+    assert np.array_equal(x["buffers_in"][0, 0], cached) and not x["acoustic"].any()
+    # The missing modality's stale cache is not refreshed by windows where it is absent.
+    assert np.array_equal(clf.cache["acoustic"].buffers, cached)
+    r2 = clf.classify(job(meta, 5.5, present=("seismic",)))
+    assert r2.replay["acoustic"] is False and spy.calls[-1]["replay"].tolist() == [[0, 0]]
+    assert not spy.calls[-1]["buffers_in"].any()
+    # Replaying changes the answer compared with the learned buffers (same window data).
+    same = job(meta, 4.0, present=("seismic",))
+    clf2 = ReplayClassifier(spy, replay=False)
+    assert not np.allclose(clf2.classify(same).probs, r1.probs)
+
+
+def test_cache_only_from_healthy_complete_windows_and_not_across_reboots(backend):
+    meta = backend.meta
+    clf = ReplayClassifier(Spy(backend), holdover_s=30)
+    clf.classify(job(meta, 2.0, healthy={"acoustic": False, "seismic": True}))
+    assert "acoustic" not in clf.cache and "seismic" in clf.cache
+    clf.classify(job(meta, 3.0))
+    r = clf.classify(job(meta, 1.0, present=("seismic",), boot=1))
+    assert r.replay["acoustic"] is False          # cached on boot 0: its age on the new clock is unknown
+
+
+def test_no_modality_present_gives_a_null_window_without_running_the_model(backend):
+    spy = Spy(backend)
+    clf = ReplayClassifier(spy)
+    r = clf.classify(job(backend.meta, 2.0, present=()))
+    assert r.probs is None and not spy.calls
+    rec = window_record(r, backend.meta.classes, "m", "n", None)
+    assert rec["label"] is None and rec["scenario"] == "all_missing" and rec["modalities"] == []
+
+
+def test_window_record_schema_and_readable_line(backend):
+    meta = backend.meta
+    clf = ReplayClassifier(backend, holdover_s=5)
+    clf.classify(job(meta, 2.0))
+    r = clf.classify(job(meta, 3.0, present=("seismic",)))
+    rec = window_record(r, meta.classes, meta.model_id, "node-1", 4.25, host_time=100.0)
+    assert rec["label"] in meta.classes and set(rec["probs"]) == set(meta.classes)
+    assert rec["scenario"] == "acoustic_missing" and rec["replay"] == ["acoustic"]
+    assert rec["buffer_age_s"] == {"acoustic": 1.0} and rec["modalities"] == ["seismic"]
+    assert rec["board_time"] == 3.0 and rec["window_start"] == 1.0 and rec["model"] == meta.model_id
+    assert set(HOST_FIELDS) <= set(rec) and not set(HOST_FIELDS) & set(without_host_fields(rec))
+    line = format_record(rec)
+    assert "acoustic missing, replaying acoustic buffers 1 s old" in line and rec["label"] in line
+
+
+def test_live_runner_skips_oldest_windows_when_behind_replay_never(backend):
+    meta = backend.meta
+    summaries = []
+    for live, expect in ((True, 2), (False, 5)):
+        sink = ListSink()
+        runner = StreamRunner(WindowAssembler(meta.profile), ReplayClassifier(backend), [sink], "n",
+                              live=live, max_pending=2)
+        jobs = [job(meta, 2.0 + i) for i in range(5)]
+        runner.handle(jobs)
+        ws = [r for r in sink.records if r["type"] == "window"]
+        assert len(ws) == expect and runner.stats.skipped == 5 - expect
+        assert [w["board_time"] for w in ws] == [2.0 + i for i in range(5 - expect, 5)]   # the newest kept
+        summaries.append(runner.summary())
+    assert "3 skipped" in summaries[0] and "0 skipped" in summaries[1]
