@@ -126,8 +126,11 @@ def write_dataset(out_dir: str | os.PathLike, recordings_with_splits: Iterable[t
     An existing ``out_dir`` is replaced only after the new dataset is fully written.
     """
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as e:
+        raise EdgeRepError(f"{out}: cannot create the dataset there ({e.strerror or e}); choose a writable folder") from None
     try:
         entries, seen = [], set()
         for rec, split in recordings_with_splits:
@@ -154,6 +157,9 @@ def write_dataset(out_dir: str | os.PathLike, recordings_with_splits: Iterable[t
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise EdgeRepError(f"{out}: writing the dataset failed ({e.strerror or e}); check free space and permissions") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -82,6 +82,19 @@ def test_failed_build_leaves_nothing_complete(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
 
 
+def test_unwritable_destination_is_one_line_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(EdgeRepError, match="afile/ds: cannot create"):
+        write_dataset(tmp_path / "afile" / "ds", [(_rec("a"), "train")], MOD)
+
+    def gen():
+        yield _rec("a"), "train"
+        raise OSError(28, "No space left on device")
+    with pytest.raises(EdgeRepError, match="No space left on device"):
+        write_dataset(tmp_path / "ds", gen(), MOD)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
 @pytest.mark.parametrize("problem, match", [
     ("missing", "not found"), ("truncated", "sha256|truncated|corrupt"), ("garbage", "sha256|corrupt"),
 ])
