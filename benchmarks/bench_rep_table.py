@@ -2,7 +2,7 @@
 accuracy, macro-F1, trainable parameters, seconds per stage-2 cell; plus the targets' verdicts.
 
 Full mode: the default benchmark (runs/bench, built with `edge-rep synth --out runs/bench` if missing)
-and the default configs; a backbone in runs/default/backbone.safetensors is reused when present.
+and the default configs; runs/default3/backbone.safetensors is reused when it has the default config.
 Quick mode: a tiny benchmark and a tiny model (a smoke run; its figures mean nothing).
 Outputs (tables, PNGs) go to runs/bench_rep_table[_quick]/."""
 
@@ -39,10 +39,11 @@ def run(quick: bool) -> list[dict]:
             make_benchmark(data)
         cfg, tc = ModelConfig(), TrainConfig()
         out = ROOT / "runs" / "bench_rep_table"
-        bb = ROOT / "runs" / "default" / "backbone.safetensors"
+        bb = ROOT / "runs" / "default3" / "backbone.safetensors"   # from the documented train command
         if bb.is_file():
             backbone, _ = load_model(bb)
-            cfg = backbone.cfg
+            if backbone.cfg != cfg:          # made with other defaults: train a fresh one instead
+                backbone = None
     ds = load_dataset(data)
     tr = window_arrays(ds.recordings("train"), ds.profile)
     te = window_arrays(ds.recordings("test") + (ds.recordings("val") if quick else []), ds.profile)

@@ -33,6 +33,7 @@ class ModalityPlan:
     frames: int       # frames per interval
     frame_len: int    # samples per frame
     bands: int        # log-spaced bands per frame
+    pool: bool = False  # average the frames' band powers over each interval (Welch) before the log
 
     @property
     def bins(self) -> int:
@@ -40,11 +41,12 @@ class ModalityPlan:
 
     @property
     def feat_dim(self) -> int:
-        """Features of one interval token: channels x frames x bands."""
-        return self.channels * self.frames * self.bands
+        """Features of one interval token: channels x frames (1 when pooled) x bands."""
+        return self.channels * (1 if self.pool else self.frames) * self.bands
 
 
-def plan(profile: Profile, frame_s: float = 0.04, max_bands: int = 32, min_frame: int = 16) -> list[ModalityPlan]:
+def plan(profile: Profile, frame_s: float = 0.1, max_bands: int = 32, min_frame: int = 16,
+         pool: bool = False) -> list[ModalityPlan]:
     """Frames of about ``frame_s`` seconds (at least ``min_frame`` samples) tiling each interval."""
     out = []
     for m in profile.modalities:
@@ -55,7 +57,7 @@ def plan(profile: Profile, frame_s: float = 0.04, max_bands: int = 32, min_frame
         frames = int(max(1, min(round(n / (frame_s * m.sample_rate)), n // min_frame)))
         frame_len = n // frames
         bands = min(max_bands, frame_len // 2 + 1)
-        out.append(ModalityPlan(m.name, m.channels, m.sample_rate, profile.intervals, frames, frame_len, bands))
+        out.append(ModalityPlan(m.name, m.channels, m.sample_rate, profile.intervals, frames, frame_len, bands, pool))
     return out
 
 
@@ -106,9 +108,12 @@ class Frontend(nn.Module):
         x = x - x.mean(dim=-1, keepdim=True)                       # drop sensor DC offsets
         y = x @ getattr(self, f"dft{i}")
         power = y[..., :p.bins] ** 2 + y[..., p.bins:] ** 2
-        e = torch.log(power @ getattr(self, f"bands{i}") + EPS)
+        power = power @ getattr(self, f"bands{i}")
+        if p.pool:
+            power = power.reshape(B, p.channels, p.intervals, p.frames, p.bands).mean(dim=3)
+        e = torch.log(power + EPS)
         e = (e - getattr(self, f"mean{i}")) / getattr(self, f"std{i}")
-        e = e.reshape(B, p.channels, p.intervals, p.frames * p.bands).transpose(1, 2)
+        e = e.reshape(B, p.channels, p.intervals, -1).transpose(1, 2)
         return e.reshape(B, p.intervals, p.feat_dim)
 
     def forward(self, *xs: torch.Tensor) -> list[torch.Tensor]:

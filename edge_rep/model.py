@@ -38,19 +38,23 @@ from .profiles import Profile
 
 NEG = -1e4  # additive attention bias for hidden keys (finite so fp16 engines stay finite)
 INIT_MODES = ("dynamic", "random", "zero")
+# fields added after the first models were saved: a sidecar without them means these values
+LEGACY_FIELDS = {"frame_pool": False, "readout": "cls"}
 
 
 @dataclass
 class ModelConfig:
     # front-end
-    frame_s: float = 0.04       # target frame length in seconds
+    frame_s: float = 0.1        # target frame length in seconds (10 Hz bins; see docs/model.md)
     max_bands: int = 32         # log bands per frame (fewer when the frame has fewer DFT bins)
+    frame_pool: bool = False    # average band powers over each interval's frames before the log
     # backbone
     width: int = 64             # D
     n_layer: int = 4
     n_head: int = 4
     mlp_ratio: int = 4
     dropout: float = 0.1
+    readout: str = "cls"        # cls: the class token; mean: the mean of the class and visible interval tokens
     # REP
     rep: bool = True
     buffer_tokens: int = 4      # L tokens per modality buffer and per shared buffer
@@ -73,6 +77,8 @@ class ModelConfig:
             raise EdgeRepError(f"model config: rep_layer {self.rep_layer} must be in 0..{self.n_layer - 1}")
         if self.init not in INIT_MODES:
             raise EdgeRepError(f"model config: init '{self.init}' is not one of {', '.join(INIT_MODES)}")
+        if self.readout not in ("cls", "mean"):
+            raise EdgeRepError(f"model config: readout '{self.readout}' is not one of cls, mean")
         if self.buffer_tokens < 1 or self.map_layers > self.n_layer:
             raise EdgeRepError("model config: buffer_tokens must be >= 1 and map_layers <= n_layer")
 
@@ -83,7 +89,7 @@ class ModelConfig:
         if unknown:
             raise EdgeRepError(f"model config: unknown field(s) {', '.join(sorted(unknown))}; "
                                "this model needs a newer edge-rep")
-        cfg = cls(**d)
+        cfg = cls(**{**LEGACY_FIELDS, **d})
         cfg.validate()
         return cfg
 
@@ -169,7 +175,7 @@ class EdgeREP(nn.Module):
         self.modalities = profile.modality_names
         M, D, L, I = len(self.modalities), cfg.width, cfg.buffer_tokens, profile.intervals
         self.n_mod, self.n_int = M, I
-        self.frontend = Frontend(plan(profile, cfg.frame_s, cfg.max_bands))
+        self.frontend = Frontend(plan(profile, cfg.frame_s, cfg.max_bands, pool=cfg.frame_pool))
         # backbone
         self.tok_proj = nn.ModuleList(nn.Linear(p.feat_dim, D) for p in self.frontend.plans)
         self.mod_emb = nn.Parameter(torch.randn(M, D) * 0.02)
@@ -298,9 +304,16 @@ class EdgeREP(nn.Module):
                 a = self.bypass_a[l]
                 upd = a * self.bypass_mlp[l](buf + pooled) + (1 - a) * buf
                 buf = pres4 * upd + (1 - pres4) * buf
-        logits = self.head(self.ln_f(x[:, n_map]))
+        logits = self.head(self.ln_f(self.readout(x[:, n_map:n_map + 1 + M * I], present)))
         ortho = self.ortho_loss(buf, w) if rep else logits.new_zeros(())
         return logits, buf, ortho
+
+    def readout(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """[B, D] summary of the class token and interval tokens [B, 1 + M*I, D]."""
+        if self.cfg.readout == "cls":
+            return x[:, 0]
+        w = torch.cat([torch.ones_like(present[:, :1]), present.repeat_interleave(self.n_int, dim=1)], dim=1)
+        return (x * w[:, :, None]).sum(1) / w.sum(1, keepdim=True)
 
     def ortho_loss(self, buf: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Mean squared cosine between every private buffer token and every shared token of the scenario."""

@@ -47,6 +47,7 @@ class TrainConfig:
     missing: str = "both"       # a modality name, or "both"
     replay_prob: float = 0.3
     replay_max_lag: int = 3
+    gain_db: float = 10.0       # augmentation: random gain per window and modality, +-gain_db (sites differ)
     seed: int = 0
 
     @classmethod
@@ -137,6 +138,19 @@ def batch_feats(prep: Prepared, idx: np.ndarray, present: torch.Tensor, zero_fil
     for m, f in enumerate(prep.feats):
         p = present[:, m, None, None]
         out.append(p * f[idx] + (1 - p) * prep.zero_feats[m])
+    return out
+
+
+def gain_augment(model: EdgeREP, feats: list[torch.Tensor], present: torch.Tensor, gain_db: float,
+                 rng: np.random.Generator) -> list[torch.Tensor]:
+    """Features as if each present modality's sensor gain were off by up to +-gain_db: a gain scales
+    band power, i.e. shifts every log band by the same amount before the front-end's normalisation."""
+    out = []
+    for m, f in enumerate(feats):
+        shift = torch.from_numpy(rng.uniform(-gain_db, gain_db, f.shape[0]).astype(np.float32)) * math.log(10) / 10
+        std = getattr(model.frontend, f"std{m}")
+        per_feat = (1.0 / std).repeat(f.shape[-1] // std.numel())
+        out.append(f + (shift * present[:, m])[:, None, None] * per_feat)
     return out
 
 
@@ -241,6 +255,8 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
             if adapt and method == "rep" and model.cfg.rep and tc.replay_prob > 0:
                 replay, buffers_in = _replay_batch(model, prep, idx, present, prevs, tc, rng)
             feats = batch_feats(prep, idx, present)
+            if tc.gain_db > 0:
+                feats = gain_augment(model, feats, present, tc.gain_db, rng)
             step = epoch * steps_per_epoch + s
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, total, lr, tc.warmup_steps)

@@ -37,9 +37,20 @@ def inputs(B=3, seed=0, present=None):
 
 def test_plan_default_profile():
     ac, se = plan(MOD)
-    assert (ac.frames, ac.frame_len, ac.bands) == (5, 320, 32)
+    assert (ac.frames, ac.frame_len, ac.bands) == (2, 800, 32)     # 100 ms frames: 10 Hz bins
     assert ac.frames * ac.frame_len * MOD.intervals == MOD.window_samples("acoustic")
     assert (se.frames, se.frame_len, se.bands) == (1, 20, 11)
+
+
+def test_frame_pool_averages_frame_powers():
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy((0.1 * rng.standard_normal((3, 1, 800))).astype(np.float32))
+    fe, pooled = Frontend(plan(TINY)), Frontend(plan(TINY, pool=True))
+    p = fe.plans[0]
+    assert p.frames > 1 and pooled.plans[0].feat_dim == p.bands
+    e = fe.one(0, x).reshape(3, TINY.intervals, p.frames, p.bands)       # uncalibrated: log(power + eps)
+    want = torch.log(torch.exp(e).mean(dim=2))
+    torch.testing.assert_close(pooled.one(0, x), want, atol=1e-4, rtol=1e-4)
 
 
 def test_band_matrix_covers_every_bin_once():
@@ -183,6 +194,29 @@ def test_init_modes():
     assert torch.allclose(d.shared[0, 0], d.shared[0, 1])
     with pytest.raises(EdgeRepError, match="init"):
         EdgeREP(ModelConfig(**{**CFG.to_dict(), "init": "bogus"}), TINY)
+
+
+def test_mean_readout_ignores_hidden_modality():
+    m = tiny_model(readout="mean")
+    ac, se, _, r, b = inputs(2)
+    present = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    p1, _ = m(ac, se, present, r, b)
+    p2, _ = m(ac, se * 1e3 + 5, present, r, b)
+    torch.testing.assert_close(p1, p2)
+    p3, _ = m(ac, se * 1e3 + 5, torch.ones(2, 2), r, b)
+    assert not torch.allclose(p1, p3)                                # a present modality is read out
+    torch.manual_seed(0)
+    cls = EdgeREP(ModelConfig(**{**CFG.to_dict(), "readout": "cls"}), TINY).eval()
+    cls.load_state_dict(m.state_dict())
+    assert not torch.allclose(cls(ac, se, present, r, b)[0], p1)     # the readout matters
+
+
+def test_config_legacy_fields_and_bad_readout():
+    old = {k: v for k, v in ModelConfig().to_dict().items() if k not in ("frame_pool", "readout")}
+    cfg = ModelConfig.from_dict(old)            # a sidecar written before these fields existed
+    assert cfg.frame_pool is False and cfg.readout == "cls"
+    with pytest.raises(EdgeRepError, match="readout"):
+        ModelConfig.from_dict({**old, "readout": "max"})
 
 
 def test_parameter_budget_default_config():

@@ -18,7 +18,8 @@ from edge_rep.errors import EdgeRepError
 from edge_rep.model import ModelConfig
 from edge_rep.profiles import ModalitySpec, Profile
 from edge_rep.recording import Channels, LabelInterval, Recording
-from edge_rep.train import TrainConfig, earlier_window, simulate_missing, train_adapter, train_backbone
+from edge_rep.model import EdgeREP
+from edge_rep.train import TrainConfig, earlier_window, gain_augment, simulate_missing, train_adapter, train_backbone
 
 TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
                window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
@@ -79,6 +80,27 @@ def test_earlier_window():
     start = np.array([1.0, 2.0, 0.0, 0.0, 1.0])
     np.testing.assert_array_equal(earlier_window(rec, start, 1), [3, 4, -1, -1, 2])
     np.testing.assert_array_equal(earlier_window(rec, start, 2), [-1, 2, -1, -1, -1])
+
+
+def test_gain_augment_matches_a_sensor_gain(arrays):
+    torch.manual_seed(0)
+    model = EdgeREP(CFG, TINY)
+    model.frontend.calibrate(arrays.x, np.asarray(arrays.present, bool))
+    x = [torch.from_numpy(np.asarray(arrays.x[m][:4], np.float32)) for m in TINY.modality_names]
+    feats = model.frontend(*x)
+    present = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    aug = gain_augment(model, feats, present, 6.0, np.random.default_rng(3))
+    draws = np.random.default_rng(3)
+    for m in range(2):
+        g_db = draws.uniform(-6.0, 6.0, 4)
+        scaled = x[m] * torch.from_numpy(10 ** (g_db / 20)).float()[:, None, None]
+        want = model.frontend.one(m, scaled)
+        for i in range(4):
+            if present[i, m]:     # the same features as the window recorded with that gain
+                torch.testing.assert_close(aug[m][i], want[i], atol=2e-3, rtol=1e-3)
+            else:                 # a missing modality is left alone
+                torch.testing.assert_close(aug[m][i], feats[m][i])
+        assert not torch.allclose(aug[m], feats[m])
 
 
 def test_stage1_learns(stage1):
