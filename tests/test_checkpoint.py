@@ -10,10 +10,9 @@ from edge_rep.checkpoint import (default_model_path, load_model, load_training_s
 from edge_rep.errors import EdgeRepError
 from edge_rep.model import EdgeREP, ModelConfig
 from edge_rep.modelspec import ModelMeta, content_hash
-from edge_rep.profiles import ACIDS, ModalitySpec, Profile
+from edge_rep.profiles import ACIDS
+from tiny_data import TINY
 
-TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
-               window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
 CFG = ModelConfig(width=16, n_layer=2, n_head=2, buffer_tokens=2, rep_layer=1, dropout=0.0)
 
 

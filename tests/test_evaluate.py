@@ -1,7 +1,6 @@
 """Evaluation: metrics, and that a tiny table run writes its tables, PNGs and JSON."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,25 +9,8 @@ from edge_rep.cli import main
 from edge_rep.dataset import window_arrays, write_dataset
 from edge_rep.evaluate import confusion, evaluate, macro_f1
 from edge_rep.model import ModelConfig
-from edge_rep.profiles import ModalitySpec, Profile
-from edge_rep.recording import Channels, LabelInterval, Recording
 from edge_rep.train import TrainConfig
-
-TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
-               window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
-
-
-def recordings(n=9, seconds=3.0, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        c = i % 3
-        ta, ts = np.arange(int(800 * seconds)) / 800, np.arange(int(100 * seconds)) / 100
-        ac = 0.5 * np.sin(2 * np.pi * (100 + 100 * c) * ta) + 0.3 * rng.standard_normal(ta.size)
-        se = 1e-6 * np.sin(2 * np.pi * (10 + 10 * c) * ts) + 3e-7 * rng.standard_normal(ts.size)
-        out.append(Recording(f"r{seed}-{i}", {"acoustic": Channels(ac, 800.0), "seismic": Channels(se, 100.0)},
-                             [LabelInterval(0.0, seconds, TINY.classes[c])]))
-    return out
+from tiny_data import TINY, tiny_recordings
 
 
 def test_metrics():
@@ -41,7 +23,7 @@ def test_metrics():
 def test_tiny_table_writes_outputs(tmp_path):
     cfg = ModelConfig(width=16, n_layer=4, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0)
     tc = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_size=32, warmup_steps=1)
-    res = evaluate(window_arrays(recordings(), TINY), window_arrays(recordings(6, seed=1), TINY), TINY, tmp_path,
+    res = evaluate(window_arrays(tiny_recordings(9, 3.0), TINY), window_arrays(tiny_recordings(6, 3.0, seed=1), TINY), TINY, tmp_path,
                    cfg, tc, etas=(0.5, 0.7), types=("acoustic", "both"), methods=("zerofill", "rep"),
                    progress=False)
     rows = res["rows"]
@@ -64,7 +46,7 @@ def test_tiny_table_writes_outputs(tmp_path):
 
 
 def test_cli_bad_input(tmp_path):
-    data = write_dataset(tmp_path / "d", [(r, "train" if i < 6 else "test") for i, r in enumerate(recordings())],
+    data = write_dataset(tmp_path / "d", [(r, "train" if i < 6 else "test") for i, r in enumerate(tiny_recordings(9, 3.0))],
                          TINY)
     assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--methods", "magic"]) == 2
     assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--eta", "170"]) == 2

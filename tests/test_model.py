@@ -8,10 +8,9 @@ from edge_rep.errors import EdgeRepError
 from edge_rep.frontend import Frontend, band_matrix, dft_matrix, plan
 from edge_rep.model import EdgeREP, ModelConfig, scenario_name, scenarios
 from edge_rep.modelspec import ModelMeta
-from edge_rep.profiles import MOD, ModalitySpec, Profile
+from edge_rep.profiles import MOD
+from tiny_data import TINY
 
-TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
-               window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
 CFG = ModelConfig(width=16, n_layer=3, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0)
 
 

@@ -13,34 +13,16 @@ import torch
 
 from edge_rep.checkpoint import load_model
 from edge_rep.cli import main
-from edge_rep.dataset import load_dataset, window_arrays, write_dataset
+from edge_rep.dataset import window_arrays, write_dataset
 from edge_rep.errors import EdgeRepError
 from edge_rep.model import ModelConfig
-from edge_rep.profiles import ModalitySpec, Profile
-from edge_rep.recording import Channels, LabelInterval, Recording
 from edge_rep.model import EdgeREP
 from edge_rep.train import TrainConfig, earlier_window, gain_augment, simulate_missing, train_adapter, train_backbone
+from tiny_data import TINY, tiny_recordings
 
-TINY = Profile("tiny", (ModalitySpec("acoustic", 800.0, 1, "Pa"), ModalitySpec("seismic", 100.0, 1, "m/s")),
-               window_s=1.0, hop_s=0.5, intervals=4, classes=("a", "b", "c"))
 CFG = ModelConfig(width=16, n_layer=2, n_head=2, buffer_tokens=2, rep_layer=1, dropout=0.0)
 TC = TrainConfig(stage1_epochs=2, stage2_epochs=1, batch_size=16, warmup_steps=2)
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_recordings(n=12, seconds=4.0, seed=0):
-    """Class c: acoustic tone at 100 + 100c Hz and seismic tone at 10 + 10c Hz, in noise."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        c = i % 3
-        ta, ts = np.arange(int(800 * seconds)) / 800, np.arange(int(100 * seconds)) / 100
-        ac = 0.5 * np.sin(2 * np.pi * (100 + 100 * c) * ta) + 0.3 * rng.standard_normal(ta.size)
-        se = 1e-6 * np.sin(2 * np.pi * (10 + 10 * c) * ts) + 3e-7 * rng.standard_normal(ts.size)
-        out.append(Recording(f"r{i}", {"acoustic": Channels(ac, 800.0, units="Pa"),
-                                       "seismic": Channels(se, 100.0, units="m/s")},
-                             [LabelInterval(0.0, seconds, TINY.classes[c])]))
-    return out
 
 
 def tiny_dataset(path: Path) -> Path:
