@@ -9,7 +9,6 @@ Outputs (tables, PNGs) go to runs/bench_rep_table[_quick]/."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import torch

@@ -104,7 +104,6 @@ def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) ->
 def replay_gain(model: EdgeREP, prep: Prepared, present: torch.Tensor, max_lag: int = 3) -> list[dict]:
     """Accuracy on windows with a dropped modality: learned buffers (replay=0) vs an earlier window's cached ones."""
     rows = []
-    M, L, D = model.n_mod, model.cfg.buffer_tokens, model.cfg.width
     for lag in range(1, max_lag + 1):
         prev = earlier_window(prep.rec, prep.start, lag)
         cand = np.flatnonzero((prep.y >= 0) & (prev >= 0) & (present.numpy() < 1).any(1))

@@ -108,7 +108,7 @@ def test_acids_bad_files(tmp_path):
 
 
 def test_wav_resampled_and_scaled(tmp_path):
-    x = write_wav(tmp_path / "car" / "a.wav", rate=16000, seconds=2.5)
+    write_wav(tmp_path / "car" / "a.wav", rate=16000, seconds=2.5)
     recs = wav.load(tmp_path, MOD)
     assert len(recs) == 1 and recs[0].id == "car__a" and recs[0].labels[0].label == "car"
     ac = recs[0].modalities["acoustic"]
