@@ -336,16 +336,21 @@ def from_backbone(backbone: EdgeREP, cfg: ModelConfig) -> EdgeREP:
     return model
 
 
+def resumed(ckpt: Path | None, resume: bool) -> tuple[EdgeREP | None, tuple | None]:
+    """(model, (state, optimizer state)) from a run folder's training checkpoint when resuming, else (None, None)."""
+    if resume and ckpt is not None and ckpt.is_file():
+        model, state, opt_state = load_training_state(ckpt)
+        return model, (state, opt_state)
+    return None, None
+
+
 def train_backbone(cfg: ModelConfig, profile: Profile, train_arrays, tc: TrainConfig, out: Path | None = None,
                    resume: bool = False, progress: bool = True) -> tuple[EdgeREP, Prepared, dict]:
     """Stage 1: calibrate the front-end on the training windows, then train the backbone on complete ones."""
     torch.manual_seed(tc.seed)
     ckpt = out / "stage1.train.safetensors" if out else None
-    res = None
-    if resume and ckpt is not None and ckpt.is_file():
-        model, state, opt_state = load_training_state(ckpt)
-        res = (state, opt_state)
-    else:
+    model, res = resumed(ckpt, resume)
+    if model is None:
         model = EdgeREP(cfg, profile)
         model.frontend.calibrate(train_arrays.x, np.asarray(train_arrays.present, bool), seed=tc.seed)
     prep = prepare(model, train_arrays, progress=progress)
@@ -359,11 +364,8 @@ def train_adapter(backbone: EdgeREP, prep: Prepared, method: str, tc: TrainConfi
     torch.manual_seed(tc.seed + 1)
     mcfg = cfg if cfg is not None else method_config(backbone.cfg, method)
     ckpt = out / f"stage2-{method}.train.safetensors" if out else None
-    res = None
-    if resume and ckpt is not None and ckpt.is_file():
-        model, state, opt_state = load_training_state(ckpt)
-        res = (state, opt_state)
-    else:
+    model, res = resumed(ckpt, resume)
+    if model is None:
         model = from_backbone(backbone, mcfg)
         if mcfg.rep and mcfg.init == "dynamic":
             sample = np.random.default_rng(tc.seed).permutation(np.flatnonzero(prep.present.all(1)))[:1024]
