@@ -115,8 +115,8 @@ def run(quick: bool) -> list[dict]:
         return evaluate(Path(given), epochs=60 if quick else 150)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
-        root = make_benchmark(Path(tmp) / "synth", MOD, seed=0, n_recordings=36 if quick else 120,
-                              duration_s=30.0 if quick else 45.0, progress=False)
+        size = {"n_recordings": 36, "duration_s": 30.0} if quick else {}   # else the default benchmark
+        root = make_benchmark(Path(tmp) / "synth", MOD, seed=0, progress=False, **size)
         build_s = time.time() - t0
         rows = evaluate(root, epochs=60 if quick else 150)
     for r in rows:

@@ -48,7 +48,10 @@ class TrainConfig:
     replay_prob: float = 0.3
     replay_max_lag: int = 3
     gain_db: float = 10.0       # augmentation: random gain per window and modality, +-gain_db (sites differ)
+    distill: float = 0.0        # stage 2: weight of a KL term towards the frozen backbone on the complete window
+    completion_weight: float = 0.0  # REP with completion: MSE of completed buffers to the complete window's
     seed: int = 0
+    device: str = "auto"        # auto (cuda when available), cpu, cuda, cuda:N
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -147,7 +150,8 @@ def gain_augment(model: EdgeREP, feats: list[torch.Tensor], present: torch.Tenso
     band power, i.e. shifts every log band by the same amount before the front-end's normalisation."""
     out = []
     for m, f in enumerate(feats):
-        shift = torch.from_numpy(rng.uniform(-gain_db, gain_db, f.shape[0]).astype(np.float32)) * math.log(10) / 10
+        shift = torch.from_numpy(rng.uniform(-gain_db, gain_db, f.shape[0]).astype(np.float32)).to(f.device)
+        shift = shift * math.log(10) / 10
         std = getattr(model.frontend, f"std{m}")
         per_feat = (1.0 / std).repeat(f.shape[-1] // std.numel())
         out.append(f + (shift * present[:, m])[:, None, None] * per_feat)
@@ -162,11 +166,34 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def init_distributed() -> bool:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
+def _gpu_per_rank() -> bool:
+    """True when CUDA is available with a GPU for every local process (torchrun's LOCAL_WORLD_SIZE)."""
+    return torch.cuda.is_available() and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) <= torch.cuda.device_count()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: this rank's GPU when there is one per local process, else the CPU."""
+    if name == "auto":
+        if not _gpu_per_rank():
+            return torch.device("cpu")
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise EdgeRepError(f"device '{name}': use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EdgeRepError(f"device '{name}': this torch build sees no CUDA GPU; use --device cpu")
+    return dev
+
+
+def init_distributed(device: str = "auto") -> bool:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1): nccl when ranks train on GPUs."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
         return False
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    backend = "nccl" if dev.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend=backend)
     return True
 
@@ -198,6 +225,10 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
     ``resume`` = (training state, optimizer state) from ``load_training_state``. Returns a summary."""
     rank, world = dist_info()
     M = model.n_mod
+    dev = resolve_device(tc.device)
+    model.to(dev)
+    teacher = _teacher_logits(model, prep) if stage == "adapt" and tc.distill > 0 else None
+    prep = to_device(prep, dev)
     adapt = stage == "adapt" and method in ("rep", "map")
     model.set_trainable("adapter" if adapt else "backbone")
     if stage == "adapt" and method == "finetune":
@@ -215,7 +246,8 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
             last = {k: v for k, v in state.items() if k != "train_config"}
     step_mod: nn.Module = _Step(model)
     if world > 1:
-        step_mod = nn.parallel.DistributedDataParallel(step_mod, find_unused_parameters=True)
+        step_mod = nn.parallel.DistributedDataParallel(
+            step_mod, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
 
     labelled = prep.y >= 0
     if stage == "backbone":
@@ -225,7 +257,7 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
     if len(pool) == 0:
         raise EdgeRepError("training data: no labelled windows to train on; check the dataset's labels")
     prevs = [earlier_window(prep.rec, prep.start, lag) for lag in range(1, tc.replay_max_lag + 1)]
-    y_all = torch.from_numpy(prep.y)
+    y_all = torch.from_numpy(prep.y).to(dev)
     per_rank = len(pool[rank::world])
     steps_per_epoch = max(1, math.ceil(per_rank / tc.batch_size))
     total = epochs * steps_per_epoch
@@ -243,15 +275,15 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
         for s in bar:
             idx = perm[s * tc.batch_size:(s + 1) * tc.batch_size]
             B = len(idx)
-            rec_present = torch.from_numpy(prep.present[idx].astype(np.float32))
+            rec_present = torch.from_numpy(prep.present[idx].astype(np.float32)).to(dev)
             if stage == "backbone":
                 present = rec_present
             else:
-                sim = torch.from_numpy(simulate_missing(B, tc.eta, tc.missing, model.modalities, rng))
+                sim = torch.from_numpy(simulate_missing(B, tc.eta, tc.missing, model.modalities, rng)).to(dev)
                 present = rec_present * sim
                 present[present.sum(1) == 0] = rec_present[present.sum(1) == 0]  # keep at least one
-            replay = torch.zeros(B, M)
-            buffers_in = torch.zeros(B, M, L, D)
+            replay = torch.zeros(B, M, device=dev)
+            buffers_in = torch.zeros(B, M, L, D, device=dev)
             if adapt and method == "rep" and model.cfg.rep and tc.replay_prob > 0:
                 replay, buffers_in = _replay_batch(model, prep, idx, present, prevs, tc, rng)
             feats = batch_feats(prep, idx, present)
@@ -260,9 +292,23 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
             step = epoch * steps_per_epoch + s
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, total, lr, tc.warmup_steps)
-            logits, _, ortho = step_mod(feats, present, replay, buffers_in, adapt)
+            logits, buf_out, ortho = step_mod(feats, present, replay, buffers_in, adapt)
             y = y_all[idx]
             loss = F.cross_entropy(logits, y)
+            if adapt and method == "rep" and model.cfg.completion_hidden and tc.completion_weight > 0:
+                with torch.no_grad():   # the buffers the complete window gives each modality
+                    was = model.training
+                    model.eval()
+                    _, target, _ = model.forward_features(batch_feats(prep, idx, rec_present), rec_present,
+                                                          torch.zeros_like(replay), torch.zeros_like(buffers_in))
+                    model.train(was)
+                gap = ((1 - present) * rec_present * (1 - replay))[:, :, None, None]
+                loss = loss + tc.completion_weight * ((buf_out - target) ** 2 * gap).sum() / (
+                    gap.sum() * buf_out.shape[2] * buf_out.shape[3]).clamp(min=1.0)
+            if teacher is not None:   # match the complete-data backbone's view of the same window
+                t = teacher[idx].to(dev)
+                loss = loss + tc.distill * F.kl_div(F.log_softmax(logits, 1), F.log_softmax(t, 1),
+                                                    log_target=True, reduction="batchmean")
             if adapt and method == "rep":
                 loss = loss + model.cfg.ortho_weight * ortho
             opt.zero_grad(set_to_none=True)
@@ -281,7 +327,35 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
             tqdm.write(f"{stage}:{method} epoch {epoch + 1}/{epochs} loss {last['loss']} acc {last['train_acc']}")
     model.eval()
     model.set_trainable("all")
+    model.to("cpu")
     return last
+
+
+def to_device(prep: Prepared, dev: torch.device) -> Prepared:
+    """The features on ``dev`` (the index arrays stay numpy)."""
+    if dev.type == "cpu":
+        return prep
+    return replace(prep, feats=[f.to(dev) for f in prep.feats], zero_feats=[z.to(dev) for z in prep.zero_feats])
+
+
+@torch.no_grad()
+def _teacher_logits(model: EdgeREP, prep: Prepared, batch: int = 1024) -> torch.Tensor:
+    """[N, K] logits of the bare backbone (as it is before stage 2) on each window with its recorded modalities."""
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(prep), batch):
+        idx = np.arange(i, min(i + batch, len(prep)))
+        present = torch.from_numpy(prep.present[idx].astype(np.float32)).to(dev)
+        feats = [f[idx].to(dev) for f in prep.feats]
+        M = present.shape[1]
+        L, D = model.cfg.buffer_tokens, model.cfg.width
+        logits, _, _ = model.forward_features(feats, present, torch.zeros(len(idx), M, device=dev),
+                                              torch.zeros(len(idx), M, L, D, device=dev), adapt=False)
+        out.append(logits.cpu())
+    model.train(was)
+    return torch.cat(out) if out else torch.zeros(0)
 
 
 @torch.no_grad()
@@ -291,20 +365,21 @@ def _replay_batch(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torc
     """For some missing modalities, the buffers the model cached on an earlier window of the same recording."""
     B, M = present.shape
     L, D = model.cfg.buffer_tokens, model.cfg.width
-    replay = torch.zeros(B, M)
-    buffers_in = torch.zeros(B, M, L, D)
+    dev = present.device
+    replay = torch.zeros(B, M, device=dev)
+    buffers_in = torch.zeros(B, M, L, D, device=dev)
     lag = rng.integers(0, len(prevs), B)
     src = np.array([prevs[l][i] for l, i in zip(lag, idx)])
-    ok = (src >= 0) & (rng.random(B) < tc.replay_prob) & (present.numpy() < 1).any(1)
+    ok = (src >= 0) & (rng.random(B) < tc.replay_prob) & (present.cpu().numpy() < 1).any(1)
     if not ok.any():
         return replay, buffers_in
     rows = np.flatnonzero(ok)
     s = src[rows]
-    src_present = torch.from_numpy(prep.present[s].astype(np.float32))
+    src_present = torch.from_numpy(prep.present[s].astype(np.float32)).to(dev)
     was = model.training
     model.eval()
     _, buf, _ = model.forward_features(batch_feats(prep, s, src_present), src_present,
-                                       torch.zeros(len(rows), M), torch.zeros(len(rows), M, L, D))
+                                       torch.zeros(len(rows), M, device=dev), torch.zeros(len(rows), M, L, D, device=dev))
     model.train(was)
     use = (1 - present[rows]) * src_present          # missing now, present in the earlier window
     replay[rows] = use
@@ -333,6 +408,7 @@ def from_backbone(backbone: EdgeREP, cfg: ModelConfig) -> EdgeREP:
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise EdgeRepError(f"backbone does not fit the method's config ({unexpected[:3]}); use the same backbone fields")
+    model.init_scenario_heads()
     return model
 
 
@@ -382,7 +458,7 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
     checkpoints and the backbone; the model goes to ``save`` (default ``<out>/model.safetensors``)."""
     from .dataset import load_dataset, window_arrays
 
-    distributed = init_distributed()
+    distributed = init_distributed(tc.device)
     rank, world = dist_info()
     out = Path(out)
     if rank == 0:

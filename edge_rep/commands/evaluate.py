@@ -20,6 +20,7 @@ def add_arguments(p) -> None:
     p.add_argument("--stage2-epochs", type=int, default=None, help="adaptation epochs per cell (default 6)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -44,7 +45,7 @@ def run(args) -> int:
     te = window_arrays(ds.recordings("test"), ds.profile)
     if len(tr) == 0 or len(te) == 0:
         raise EdgeRepError(f"{args.data}: need windows in both the train and the test split")
-    t_over = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs, "seed": args.seed}
+    t_over = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs, "seed": args.seed, "device": args.device}
     tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
     cfg = backbone.cfg if backbone is not None else ModelConfig()
     res = evaluate(tr, te, ds.profile, args.out, cfg, tc, etas=tuple(e / 100.0 for e in args.eta),

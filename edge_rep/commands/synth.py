@@ -2,7 +2,7 @@
 
 NAME = "synth"
 HELP = "build the physics-based synthetic benchmark (pass-bys, wind, noise) as a dataset folder"
-EXAMPLE = "edge-rep synth --out data/synth --profile mod --seed 0 --recordings 120 --duration 45"
+EXAMPLE = "edge-rep synth --out data/synth --profile mod --seed 0 --recordings 300 --duration 24"
 ORDER = 10
 
 
@@ -10,8 +10,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="dataset folder to write (replaced only when the build completes)")
     p.add_argument("--profile", default="mod", help="sensor profile: mod (8 kHz + 100 Hz) or acids (1024 Hz); default mod")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical data (default 0)")
-    p.add_argument("--recordings", type=int, default=120, help="number of recordings (default 120)")
-    p.add_argument("--duration", type=float, default=45.0, help="seconds per recording (default 45)")
+    p.add_argument("--recordings", type=int, default=None, help="number of recordings (default: the benchmark's 300)")
+    p.add_argument("--duration", type=float, default=None, help="seconds per recording (default: the benchmark's 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -21,8 +21,8 @@ def run(args) -> int:
     from ..synth import make_benchmark
 
     profile = get_profile(args.profile)
-    out = make_benchmark(args.out, profile=profile, seed=args.seed, n_recordings=args.recordings,
-                         duration_s=args.duration, progress=not args.quiet)
+    size = {k: v for k, v in (("n_recordings", args.recordings), ("duration_s", args.duration)) if v is not None}
+    out = make_benchmark(args.out, profile=profile, seed=args.seed, progress=not args.quiet, **size)
     splits = load_dataset(out).splits()
     print(f"wrote {out}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) + f" recordings (profile {profile.name})")
     return 0

@@ -24,6 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--init", default=None, help="REP buffer init: dynamic (default), random or zero")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's training checkpoints")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -47,7 +48,7 @@ def run(args) -> int:
             "rep_layer": args.rep_layer, "init": args.init}
     cfg = ModelConfig.from_dict({**ModelConfig().to_dict(), **{k: v for k, v in over.items() if v is not None}})
     t_over = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
-              "batch_size": args.batch_size, "eta": args.eta / 100.0, "missing": args.missing, "seed": args.seed}
+              "batch_size": args.batch_size, "eta": args.eta / 100.0, "missing": args.missing, "seed": args.seed, "device": args.device}
     tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
     path = run_training(args.data, args.out, cfg, tc, method=args.method, resume=args.resume,
                         progress=not args.quiet, save=args.save)

@@ -1,0 +1,202 @@
+"""Model selection on the validation split: REP variants against the baselines, several seeds.
+
+    python benchmarks/tune_rep.py --data runs/bench2 --backbone runs/b2/stage1.train.safetensors \
+        --save-features runs/b2/features.npz --grid benchmarks/grids/rep.json --out runs/tune
+
+``--features FILE.npz`` (written by ``--save-features``) replaces ``--data``: front-end features of the
+train and validation windows (a few tens of MB), so a sweep can run on a machine without the dataset,
+e.g. a GPU box (``--device cuda --workers 8``). Each grid entry is
+
+    {"name": "...", "method": "rep|map|finetune|zerofill|mask", "model": {ModelConfig overrides},
+     "train": {TrainConfig overrides}, "seeds": optional list}
+
+Every (entry, missing type, seed) trains one stage-2 model on the train split at ``--eta`` and scores it
+on the validation split (never the test split). Rows go to ``OUT/rows.jsonl`` as they finish; the
+summary (mean and spread over seeds, per missing type) to ``OUT/summary.md``. ``--backbone-seeds``
+also retrains stage 1 with other seeds on the same features, to see whether a ranking survives
+another backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TYPES = ("acoustic", "seismic", "both")
+_W: dict = {}
+
+
+def save_features(path: Path, preps: dict) -> None:
+    arrays = {}
+    for split, p in preps.items():
+        for m, f in enumerate(p.feats):
+            arrays[f"{split}.feat{m}"] = f.numpy()
+            arrays[f"{split}.zero{m}"] = p.zero_feats[m].numpy()
+        arrays[f"{split}.present"] = p.present
+        arrays[f"{split}.y"] = p.y
+        arrays[f"{split}.rec"] = np.asarray(p.rec).astype(str)
+        arrays[f"{split}.start"] = p.start
+    np.savez(path, **arrays)
+
+
+def load_features(path: Path) -> dict:
+    import torch
+
+    from edge_rep.train import Prepared
+    z = np.load(path, allow_pickle=False)
+    out = {}
+    for split in sorted({k.split(".")[0] for k in z.files}):
+        n = len([k for k in z.files if k.startswith(f"{split}.feat")])
+        out[split] = Prepared([torch.from_numpy(z[f"{split}.feat{m}"]) for m in range(n)],
+                              [torch.from_numpy(z[f"{split}.zero{m}"]) for m in range(n)],
+                              z[f"{split}.present"], z[f"{split}.y"], z[f"{split}.rec"], z[f"{split}.start"])
+    return out
+
+
+def _init(args: dict) -> None:
+    import torch
+    torch.set_num_threads(1)
+    from edge_rep.checkpoint import load_model
+    _W["preps"] = load_features(Path(args["features"]))
+    _W["backbones"] = {}
+    for s, path in args["backbones"].items():
+        _W["backbones"][int(s)], _ = load_model(path)
+    _W["args"] = args
+
+
+def _job(job: dict) -> dict:
+    import torch
+
+    from edge_rep.evaluate import score, test_presence
+    from edge_rep.train import TrainConfig, method_config, train_adapter
+    a = _W["args"]
+    backbone = _W["backbones"][job["backbone_seed"]]
+    train, val = _W["preps"]["train"], _W["preps"]["val"]
+    tc = replace(TrainConfig(), eta=a["eta"], missing=job["missing"], seed=job["seed"], device=a["device"],
+                 **job["train"])
+    method = job["method"]
+    trained_as = "zerofill" if method == "mask" else method
+    cfg = replace(method_config(backbone.cfg, trained_as), **job["model"])
+    t0 = time.time()
+    torch.manual_seed(job["seed"])
+    model, _ = train_adapter(backbone, train, trained_as, tc, cfg=cfg, progress=False)
+    secs = time.time() - t0
+    model.set_trainable("backbone" if method == "finetune" else "adapter")
+    trainable = model.count_parameters()["trainable"] if method in ("rep", "map", "finetune") else 0
+    model.set_trainable("all")
+    present = test_presence(val, a["eta"], job["missing"], backbone.modalities, 0)   # same val pattern for all
+    sc = score(model, val, present, method)
+    return {**{k: job[k] for k in ("name", "method", "missing", "seed", "backbone_seed")},
+            "accuracy": round(sc["accuracy"], 4), "macro_f1": round(sc["macro_f1"], 4),
+            "trainable": trainable, "seconds": round(secs, 1)}
+
+
+def summarise(rows: list[dict]) -> str:
+    names = list(dict.fromkeys(r["name"] for r in rows))
+    lines = ["| variant | " + " | ".join(TYPES) + " | mean | trainable |", "|---" * (len(TYPES) + 3) + "|"]
+    for n in names:
+        cells, means = [], []
+        for t in TYPES:
+            acc = [r["accuracy"] for r in rows if r["name"] == n and r["missing"] == t]
+            if acc:
+                means.append(np.mean(acc))
+                cells.append(f"{np.mean(acc):.3f} ± {np.std(acc):.3f} (n={len(acc)})")
+            else:
+                cells.append("–")
+        tr = max(r["trainable"] for r in rows if r["name"] == n)
+        lines.append(f"| {n} | " + " | ".join(cells) + f" | {np.mean(means):.3f} | {tr:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset folder (train and val splits)")
+    src.add_argument("--features", help="features written by --save-features")
+    ap.add_argument("--backbone", required=True, help="stage-1 backbone checkpoint (safetensors)")
+    ap.add_argument("--save-features", help="write the train/val features here (with --data) and continue")
+    ap.add_argument("--grid", help="JSON list of variants (see the module docstring)")
+    ap.add_argument("--out", default="runs/tune", help="output folder")
+    ap.add_argument("--eta", type=float, default=70.0, help="missing rate in percent (default 70)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="stage-2 seeds (default 0 1)")
+    ap.add_argument("--types", nargs="+", default=list(TYPES), help="missing types")
+    ap.add_argument("--backbone-seeds", type=int, nargs="+", default=[0],
+                    help="backbones to run the grid on: 0 is --backbone, others retrain stage 1 with that seed "
+                         "on the same features (default 0)")
+    ap.add_argument("--stage1-epochs", type=int, default=None, help="stage-1 epochs for --backbone-seeds")
+    ap.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from edge_rep.checkpoint import load_model, save_model
+    from edge_rep.train import TrainConfig, fit, prepare, resolve_device
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone, _ = load_model(args.backbone)
+    feat_path = Path(args.save_features or args.features or out / "features.npz")
+    if args.data:
+        from edge_rep.dataset import load_dataset, window_arrays
+        ds = load_dataset(args.data)
+        preps = {s: prepare(backbone, window_arrays(ds.recordings(s), ds.profile), desc=s) for s in ("train", "val")}
+        save_features(feat_path, preps)
+        print(f"wrote {feat_path}")
+    if not args.grid:
+        return 0
+    grid = json.loads(Path(args.grid).read_text())
+    backbones = {0: str(Path(args.backbone).resolve())} if 0 in args.backbone_seeds else {}
+    if set(args.backbone_seeds) - {0}:   # other stage-1 seeds on the same (already calibrated) front-end
+        from edge_rep.model import EdgeREP
+        train = load_features(feat_path)["train"]
+        for s in sorted(set(args.backbone_seeds) - {0}):
+            torch.manual_seed(s)
+            m = EdgeREP(backbone.cfg, backbone.profile)
+            m.frontend.load_state_dict(backbone.frontend.state_dict())
+            t0 = time.time()
+            s1 = replace(TrainConfig(), seed=s, device=args.device)
+            if args.stage1_epochs:
+                s1 = replace(s1, stage1_epochs=args.stage1_epochs)
+            fit(m, train, s1, "backbone", "backbone", progress=False)
+            path = out / f"backbone-seed{s}.safetensors"
+            save_model(m, path)
+            backbones[s] = str(path.resolve())
+            print(f"stage 1 seed {s}: {time.time() - t0:.1f} s", flush=True)
+    device = str(resolve_device(args.device))
+    jobs = [{"name": g["name"] + (f" [backbone {b}]" if b else ""), "method": g.get("method", "rep"),
+             "model": g.get("model", {}), "train": g.get("train", {}), "missing": t, "seed": s, "backbone_seed": b}
+            for g in grid for b in backbones for t in args.types
+            for s in (g.get("seeds") or ([0] if g.get("method") in ("zerofill", "mask") else args.seeds))]
+    init = {"features": str(feat_path), "backbones": backbones, "eta": args.eta / 100.0, "device": device}
+    rows = []
+    t0 = time.time()
+    with open(out / "rows.jsonl", "a") as f:
+        if args.workers > 1:
+            pool = mp.get_context("spawn").Pool(args.workers, _init, (init,))
+            it = pool.imap_unordered(_job, jobs)
+        else:
+            _init(init)
+            it = map(_job, jobs)
+        for i, r in enumerate(it, 1):
+            rows.append(r)
+            f.write(json.dumps(r) + "\n")
+            f.flush()
+            print(f"[{i}/{len(jobs)} {time.time() - t0:.0f}s] {r['name']} {r['missing']} seed {r['seed']}: "
+                  f"{r['accuracy']:.4f} ({r['seconds']} s)", flush=True)
+    md = summarise(rows)
+    (out / "summary.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
