@@ -39,8 +39,7 @@ from .profiles import Profile
 NEG = -1e4  # additive attention bias for hidden keys (finite so fp16 engines stay finite)
 INIT_MODES = ("dynamic", "random", "zero")
 # fields added after the first models were saved: a sidecar without them means these values
-LEGACY_FIELDS = {"frame_pool": False, "readout": "cls", "deep_replay": False, "scenario_head": False,
-                 "buffer_readout": False, "completion_hidden": 0}
+LEGACY_FIELDS = {"frame_pool": False, "readout": "cls"}
 
 
 @dataclass
@@ -60,10 +59,6 @@ class ModelConfig:
     rep: bool = True
     buffer_tokens: int = 4      # L tokens per modality buffer and per shared buffer
     rep_layer: int = 2          # k: layers 0..k-1 feed the bypass; buffers are replayed from layer k on
-    deep_replay: bool = False   # replay the cached buffers afresh at every layer >= k (else once, at k)
-    scenario_head: bool = False  # one classifier per missing scenario, each starting as the backbone's
-    buffer_readout: bool = False  # read out the class token together with the replayed buffer tokens
-    completion_hidden: int = 0  # >0: a missing modality's learned buffer is completed from the present ones
     private: bool = True        # replay the modality-wise (private) buffers
     shared: bool = True         # replay the shared buffers
     bypass: bool = True         # fold early-layer features into the buffers (off: learned buffers only)
@@ -204,17 +199,6 @@ class EdgeREP(nn.Module):
             self.bypass_mlp = nn.ModuleList(BypassMLP(cfg) for _ in range(cfg.rep_layer if cfg.bypass else 0))
             self.bypass_a = nn.Parameter(torch.full((len(self.bypass_mlp),), 0.5))
             self.init_buffers_plain(cfg.init if cfg.init != "dynamic" else "random")
-            if cfg.completion_hidden:   # per target modality: LN -> Linear -> GELU -> Linear (zero-init)
-                self.completion = nn.ModuleList(
-                    nn.Sequential(nn.LayerNorm(D), nn.Linear(D, cfg.completion_hidden), nn.GELU(),
-                                  nn.Linear(cfg.completion_hidden, D)) for _ in range(M))
-                for c in self.completion:
-                    nn.init.zeros_(c[-1].weight)
-                    nn.init.zeros_(c[-1].bias)
-            if cfg.scenario_head:
-                K = len(profile.classes)
-                self.scenario_head_w = nn.Parameter(torch.zeros(S, K, D))
-                self.scenario_head_b = nn.Parameter(torch.zeros(S, K))
         # MAP-style baseline prompts: per scenario, per layer
         if cfg.map_prompts:
             self.map = nn.Parameter(torch.randn(S, cfg.map_layers, cfg.map_prompts, D) * 0.02)
@@ -228,9 +212,7 @@ class EdgeREP(nn.Module):
     # ---- parameter groups -------------------------------------------------------------------------
     def adapter_parameter_names(self) -> list[str]:
         """Parameters that adaptation trains: REP buffers/bypass or MAP prompts, and the classifier."""
-        keep = ("private", "shared", "bypass_mlp.", "bypass_a", "map", "scenario_head_", "completion.")
-        if not (self.cfg.rep and self.cfg.scenario_head):
-            keep += ("head.",)
+        keep = ("private", "shared", "bypass_mlp.", "bypass_a", "map", "head.")
         return [n for n, _ in self.named_parameters() if n.startswith(keep)]
 
     def backbone_parameter_names(self) -> list[str]:
@@ -252,13 +234,6 @@ class EdgeREP(nn.Module):
                 "trainable": sum(p.numel() for p in self.parameters() if p.requires_grad)}
 
     # ---- buffers initialisation -------------------------------------------------------------------
-    @torch.no_grad()
-    def init_scenario_heads(self) -> None:
-        """Every scenario's classifier starts as the (trained) backbone classifier."""
-        if hasattr(self, "scenario_head_w"):
-            self.scenario_head_w.copy_(self.head.weight.expand_as(self.scenario_head_w))
-            self.scenario_head_b.copy_(self.head.bias.expand_as(self.scenario_head_b))
-
     @torch.no_grad()
     def init_buffers_plain(self, mode: str) -> None:
         for p in (self.private, self.shared):
@@ -304,7 +279,7 @@ class EdgeREP(nn.Module):
             buf = torch.where(use_cached, buffers_in, learned)
         else:
             buf = buffers_in.new_zeros(B, M, cfg.buffer_tokens, cfg.width)
-        n_map, n_extra, extra = 0, 0, None
+        n_map = 0
         for l, block in enumerate(self.blocks):
             if use_map and l < cfg.map_layers:   # MAP: this layer's scenario prompts replace the previous ones
                 prompts = torch.einsum("bs,spd->bpd", w, self.map[:, l])
@@ -312,8 +287,6 @@ class EdgeREP(nn.Module):
                 if n_map == 0:
                     bias = torch.cat([bias.new_zeros(B, cfg.map_prompts), bias], dim=1)
                 n_map = cfg.map_prompts
-            if rep and l == cfg.rep_layer and cfg.completion_hidden:   # fill in learned stand-ins
-                buf = self.complete(buf, present, use_cached)
             if rep and l == cfg.rep_layer:        # replay the buffers as extra tokens from layer k on
                 extra = []
                 if cfg.private:
@@ -322,11 +295,8 @@ class EdgeREP(nn.Module):
                     extra.append(torch.einsum("bs,sld->bld", w, self.shared))
                 if extra:
                     extra = torch.cat(extra, dim=1)
-                    n_extra = extra.shape[1]
                     x = torch.cat([x, extra], dim=1)
-                    bias = torch.cat([bias, bias.new_zeros(B, n_extra)], dim=1)
-            elif rep and cfg.deep_replay and l > cfg.rep_layer and n_extra:   # the same buffers, replayed again
-                x = torch.cat([x[:, :-n_extra], extra], dim=1)
+                    bias = torch.cat([bias, bias.new_zeros(B, extra.shape[1])], dim=1)
             x = block(x, bias[:, None, None, :])
             if rep and cfg.bypass and l < cfg.rep_layer:   # fold this layer's features into the buffers
                 mod_tok = x[:, n_map + 1:n_map + 1 + M * I].reshape(B, M, I, -1)
@@ -334,24 +304,9 @@ class EdgeREP(nn.Module):
                 a = self.bypass_a[l]
                 upd = a * self.bypass_mlp[l](buf + pooled) + (1 - a) * buf
                 buf = pres4 * upd + (1 - pres4) * buf
-        z = self.readout(x[:, n_map:n_map + 1 + M * I], present)
-        if rep and cfg.buffer_readout and n_extra:
-            z = 0.5 * (z + x[:, -n_extra:].mean(1))
-        z = self.ln_f(z)
-        if rep and cfg.scenario_head:
-            logits = torch.einsum("bs,skd,bd->bk", w, self.scenario_head_w, z) + w @ self.scenario_head_b
-        else:
-            logits = self.head(z)
+        logits = self.head(self.ln_f(self.readout(x[:, n_map:n_map + 1 + M * I], present)))
         ortho = self.ortho_loss(buf, w) if rep else logits.new_zeros(())
         return logits, buf, ortho
-
-    def complete(self, buf: torch.Tensor, present: torch.Tensor, cached: torch.Tensor) -> torch.Tensor:
-        """A missing (not replayed) modality's buffer plus what the present modalities' buffers predict of it."""
-        pres = present[:, :, None, None]
-        ctx = (buf * pres).sum(1) / pres.sum(1).clamp(min=1.0)          # [B, L, D] mean of present buffers
-        add = torch.stack([c(ctx) for c in self.completion], dim=1)    # [B, M, L, D]
-        fill = (1 - pres) * (~cached).to(buf.dtype)
-        return buf + fill * add
 
     def readout(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """[B, D] summary of the class token and interval tokens [B, 1 + M*I, D]."""

@@ -48,8 +48,6 @@ class TrainConfig:
     replay_prob: float = 0.3
     replay_max_lag: int = 3
     gain_db: float = 10.0       # augmentation: random gain per window and modality, +-gain_db (sites differ)
-    distill: float = 0.0        # stage 2: weight of a KL term towards the frozen backbone on the complete window
-    completion_weight: float = 0.0  # REP with completion: MSE of completed buffers to the complete window's
     seed: int = 0
     device: str = "auto"        # auto (cuda when available), cpu, cuda, cuda:N
 
@@ -227,7 +225,6 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
     M = model.n_mod
     dev = resolve_device(tc.device)
     model.to(dev)
-    teacher = _teacher_logits(model, prep) if stage == "adapt" and tc.distill > 0 else None
     prep = to_device(prep, dev)
     adapt = stage == "adapt" and method in ("rep", "map")
     model.set_trainable("adapter" if adapt else "backbone")
@@ -292,23 +289,9 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
             step = epoch * steps_per_epoch + s
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, total, lr, tc.warmup_steps)
-            logits, buf_out, ortho = step_mod(feats, present, replay, buffers_in, adapt)
+            logits, _, ortho = step_mod(feats, present, replay, buffers_in, adapt)
             y = y_all[idx]
             loss = F.cross_entropy(logits, y)
-            if adapt and method == "rep" and model.cfg.completion_hidden and tc.completion_weight > 0:
-                with torch.no_grad():   # the buffers the complete window gives each modality
-                    was = model.training
-                    model.eval()
-                    _, target, _ = model.forward_features(batch_feats(prep, idx, rec_present), rec_present,
-                                                          torch.zeros_like(replay), torch.zeros_like(buffers_in))
-                    model.train(was)
-                gap = ((1 - present) * rec_present * (1 - replay))[:, :, None, None]
-                loss = loss + tc.completion_weight * ((buf_out - target) ** 2 * gap).sum() / (
-                    gap.sum() * buf_out.shape[2] * buf_out.shape[3]).clamp(min=1.0)
-            if teacher is not None:   # match the complete-data backbone's view of the same window
-                t = teacher[idx].to(dev)
-                loss = loss + tc.distill * F.kl_div(F.log_softmax(logits, 1), F.log_softmax(t, 1),
-                                                    log_target=True, reduction="batchmean")
             if adapt and method == "rep":
                 loss = loss + model.cfg.ortho_weight * ortho
             opt.zero_grad(set_to_none=True)
@@ -336,26 +319,6 @@ def to_device(prep: Prepared, dev: torch.device) -> Prepared:
     if dev.type == "cpu":
         return prep
     return replace(prep, feats=[f.to(dev) for f in prep.feats], zero_feats=[z.to(dev) for z in prep.zero_feats])
-
-
-@torch.no_grad()
-def _teacher_logits(model: EdgeREP, prep: Prepared, batch: int = 1024) -> torch.Tensor:
-    """[N, K] logits of the bare backbone (as it is before stage 2) on each window with its recorded modalities."""
-    was = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    out = []
-    for i in range(0, len(prep), batch):
-        idx = np.arange(i, min(i + batch, len(prep)))
-        present = torch.from_numpy(prep.present[idx].astype(np.float32)).to(dev)
-        feats = [f[idx].to(dev) for f in prep.feats]
-        M = present.shape[1]
-        L, D = model.cfg.buffer_tokens, model.cfg.width
-        logits, _, _ = model.forward_features(feats, present, torch.zeros(len(idx), M, device=dev),
-                                              torch.zeros(len(idx), M, L, D, device=dev), adapt=False)
-        out.append(logits.cpu())
-    model.train(was)
-    return torch.cat(out) if out else torch.zeros(0)
 
 
 @torch.no_grad()
@@ -408,7 +371,6 @@ def from_backbone(backbone: EdgeREP, cfg: ModelConfig) -> EdgeREP:
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         raise EdgeRepError(f"backbone does not fit the method's config ({unexpected[:3]}); use the same backbone fields")
-    model.init_scenario_heads()
     return model
 
 

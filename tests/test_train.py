@@ -124,7 +124,10 @@ def test_cli_train_and_errors(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "r3"), "--method", "magic"]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "r4"), "--missing", "video",
                  "--stage1-epochs", "1", "--quiet"]) == 2
-    assert "error" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r5"), "--device", "abacus", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "device 'abacus'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_ddp_two_processes(tmp_path):

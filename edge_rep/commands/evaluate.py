@@ -30,11 +30,12 @@ def run(args) -> int:
     from ..errors import EdgeRepError
     from ..evaluate import evaluate
     from ..model import ModelConfig
-    from ..train import TrainConfig
+    from ..train import TrainConfig, resolve_device
 
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
+    resolve_device(args.device)   # a bad --device fails before any work
     if any(not 0 <= e <= 100 for e in args.eta):
         raise EdgeRepError(f"--eta {args.eta}: missing rates in percent, 0..100")
     ds = load_dataset(args.data)
@@ -45,7 +46,8 @@ def run(args) -> int:
     te = window_arrays(ds.recordings("test"), ds.profile)
     if len(tr) == 0 or len(te) == 0:
         raise EdgeRepError(f"{args.data}: need windows in both the train and the test split")
-    t_over = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs, "seed": args.seed, "device": args.device}
+    t_over = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs, "seed": args.seed,
+              "device": args.device}
     tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
     cfg = backbone.cfg if backbone is not None else ModelConfig()
     res = evaluate(tr, te, ds.profile, args.out, cfg, tc, etas=tuple(e / 100.0 for e in args.eta),

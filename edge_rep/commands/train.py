@@ -36,7 +36,7 @@ def run(args) -> int:
 
     from ..errors import EdgeRepError
     from ..model import ModelConfig
-    from ..train import METHODS, TrainConfig, run_training
+    from ..train import METHODS, TrainConfig, resolve_device, run_training
 
     if args.method not in METHODS:
         raise EdgeRepError(f"--method {args.method}: use one of {', '.join(METHODS)}")
@@ -44,11 +44,13 @@ def run(args) -> int:
         raise EdgeRepError(f"--eta {args.eta}: a missing rate in percent, 0..100")
     if args.threads:
         torch.set_num_threads(args.threads)
+    resolve_device(args.device)   # a bad --device fails before any work
     over = {"width": args.width, "n_layer": args.layers, "buffer_tokens": args.buffer_tokens,
             "rep_layer": args.rep_layer, "init": args.init}
     cfg = ModelConfig.from_dict({**ModelConfig().to_dict(), **{k: v for k, v in over.items() if v is not None}})
     t_over = {"stage1_epochs": args.stage1_epochs, "stage2_epochs": args.stage2_epochs,
-              "batch_size": args.batch_size, "eta": args.eta / 100.0, "missing": args.missing, "seed": args.seed, "device": args.device}
+              "batch_size": args.batch_size, "eta": args.eta / 100.0, "missing": args.missing, "seed": args.seed,
+              "device": args.device}
     tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
     path = run_training(args.data, args.out, cfg, tc, method=args.method, resume=args.resume,
                         progress=not args.quiet, save=args.save)

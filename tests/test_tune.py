@@ -1,0 +1,67 @@
+"""benchmarks/tune_rep.py: the validation sweep runs on saved features, with other backbone seeds too."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edge_rep.checkpoint import save_model
+from edge_rep.dataset import load_dataset, window_arrays, write_dataset
+from edge_rep.errors import EdgeRepError
+from edge_rep.model import ModelConfig
+from edge_rep.train import TrainConfig, resolve_device, train_backbone
+from tiny_data import TINY, tiny_recordings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tune():
+    spec = importlib.util.spec_from_file_location("tune_rep", ROOT / "benchmarks" / "tune_rep.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sweep_on_saved_features(tmp_path):
+    recs = tiny_recordings(12, 3.0)
+    data = write_dataset(tmp_path / "d", [(r, "train" if i < 8 else "val") for i, r in enumerate(recs)], TINY)
+    cfg = ModelConfig(width=16, n_layer=2, n_head=2, buffer_tokens=2, rep_layer=1, dropout=0.0)
+    tc = TrainConfig(stage1_epochs=2, batch_size=32, warmup_steps=1, device="cpu")
+    backbone, _, _ = train_backbone(cfg, TINY, window_arrays(load_dataset(data).recordings("train"), TINY), tc,
+                                    progress=False)
+    save_model(backbone, tmp_path / "bb.safetensors")
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps([{"name": "mask", "method": "mask"},
+                                {"name": "REP", "train": {"stage2_epochs": 1, "batch_size": 32}}]))
+    tune = _tune()
+    feats = tmp_path / "f.npz"
+    common = ["--backbone", str(tmp_path / "bb.safetensors"), "--grid", str(grid), "--seeds", "0",
+              "--types", "both", "--device", "cpu"]
+    assert tune.main(["--data", str(data), "--save-features", str(feats), "--out", str(tmp_path / "a"), *common]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "a" / "rows.jsonl").read_text().splitlines()]
+    assert [(r["name"], r["missing"]) for r in rows] == [("mask", "both"), ("REP", "both")]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+    assert rows[0]["trainable"] == 0 and rows[1]["trainable"] > 0
+    assert "| mask |" in (tmp_path / "a" / "summary.md").read_text()
+    # the saved features give the same scores, and a retrained stage 1 runs the grid again
+    assert tune.main(["--features", str(feats), "--out", str(tmp_path / "b"), "--backbone-seeds", "0", "1",
+                      "--stage1-epochs", "1", *common]) == 0
+    again = [json.loads(line) for line in (tmp_path / "b" / "rows.jsonl").read_text().splitlines()]
+    by = {(r["name"], r["backbone_seed"]): r["accuracy"] for r in again}
+    assert by[("mask", 0)] == rows[0]["accuracy"] and by[("REP", 0)] == rows[1]["accuracy"]
+    assert ("mask [backbone 1]", 1) in by and (tmp_path / "b" / "backbone-seed1.safetensors").is_file()
+    z = np.load(feats)
+    assert {"train.feat0", "val.feat1", "val.y"} <= set(z.files)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(EdgeRepError, match="use auto, cpu"):
+        resolve_device("abacus")
+    if not torch.cuda.is_available():
+        with pytest.raises(EdgeRepError, match="--device cpu"):
+            resolve_device("cuda")
