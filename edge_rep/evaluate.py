@@ -152,7 +152,7 @@ def plot(out: Path, rows: list[dict], confusion_mat: list[list[int]] | None, cla
             pts = sorted((r["eta"], r["accuracy"]) for r in rows if r["method"] == m and r["missing"] == t)
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
-        ax.set_title(f"{t} missing")
+        ax.set_title("either missing (50/50 mix)" if t == "both" else f"{t} missing")
         ax.set_xlabel("missing rate eta (%)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy")
