@@ -12,7 +12,7 @@ Methods:
   rep       REP, frozen backbone
 Replay measurement: on test windows whose modality is missing while the earlier window (1..3 hops
 back, same recording) had it, REP with the buffers cached on that window (replay=1) against REP with
-its scenario's learned buffers (replay=0).
+its scenario's learned buffers (replay=0), and every other method of the cell on the same windows.
 """
 
 from __future__ import annotations
@@ -96,13 +96,17 @@ def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) ->
     pred, _ = predict(model, prep, idx, present[idx], method)
     y = prep.y[idx]
     k = len(model.profile.classes)
+    every = np.full(len(prep), -1, np.int64)   # per window of prep (-1: unlabelled), for later comparisons
+    every[idx] = pred
     return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "macro_f1": macro_f1(y, pred, k),
-            "confusion": confusion(y, pred, k).tolist()}
+            "confusion": confusion(y, pred, k).tolist(), "pred": every}
 
 
 @torch.no_grad()
-def replay_gain(model: EdgeREP, prep: Prepared, present: torch.Tensor, max_lag: int = 3) -> list[dict]:
-    """Accuracy on windows with a dropped modality: learned buffers (replay=0) vs an earlier window's cached ones."""
+def replay_gain(model: EdgeREP, prep: Prepared, present: torch.Tensor, max_lag: int = 3,
+                others: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Accuracy on windows with a dropped modality: learned buffers (replay=0) vs an earlier window's cached
+    ones; ``others`` (method -> predictions per window of ``prep``) are scored on the same windows."""
     rows = []
     for lag in range(1, max_lag + 1):
         prev = earlier_window(prep.rec, prep.start, lag)
@@ -119,7 +123,8 @@ def replay_gain(model: EdgeREP, prep: Prepared, present: torch.Tensor, max_lag: 
         p0, _ = predict(model, prep, cand, present[cand], "rep")
         p1, _ = predict(model, prep, cand, present[cand], "rep", replay=use, buffers_in=cached * use[:, :, None, None])
         rows.append({"lag_windows": lag, "windows": len(cand), "acc_learned_buffers": float((p0 == y).mean()),
-                     "acc_replayed_buffers": float((p1 == y).mean())})
+                     "acc_replayed_buffers": float((p1 == y).mean()),
+                     **{f"acc_{m}": float((pred[cand] == y).mean()) for m, pred in (others or {}).items()}})
     return rows
 
 
@@ -192,6 +197,7 @@ def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConf
     for t in types:
         if t != "both" and t not in profile.modality_names:
             raise EdgeRepError(f"missing type '{t}': use one of {', '.join(profile.modality_names)} or both")
+    methods = tuple(sorted(methods, key=lambda m: m == "rep"))   # rep last: its replay rows compare the others
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -209,6 +215,7 @@ def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConf
     for eta, t in tqdm(cells, desc="table", unit="cell", disable=not progress):
         ctc = replace(tc, eta=eta, missing=t)
         present = test_presence(test_prep, eta, t, profile.modality_names, tc.seed)
+        preds: dict[str, np.ndarray] = {}   # this cell's predictions per method (methods before rep)
         for m in methods:
             t1 = time.time()
             trained_as = "zerofill" if m == "mask" else m
@@ -219,6 +226,7 @@ def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConf
             trainable = counts["trainable"] if m in ("rep", "map", "finetune") else 0
             model.set_trainable("all")
             sc = score(model, test_prep, present, m)
+            preds[m] = sc["pred"]
             rows.append({"eta": int(round(eta * 100)), "missing": t, "method": m, "accuracy": sc["accuracy"],
                          "macro_f1": sc["macro_f1"], "trainable_params": trainable,
                          "trainable_pct_of_backbone": round(100.0 * trainable / counts["backbone"], 2),
@@ -226,7 +234,8 @@ def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConf
             if m == "rep":
                 if abs(eta - 0.7) < 1e-6 and t == "both":
                     conf = sc["confusion"]
-                for r in replay_gain(model, test_prep, present):
+                others = {k: v for k, v in preds.items() if k != "rep"}
+                for r in replay_gain(model, test_prep, present, others=others):
                     replay_rows.append({"eta": int(round(eta * 100)), "missing": t, **r})
         write_table(out / "table", rows)
         write_table(out / "replay", replay_rows)

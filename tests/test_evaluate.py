@@ -24,7 +24,7 @@ def test_tiny_table_writes_outputs(tmp_path):
     cfg = ModelConfig(width=16, n_layer=4, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0)
     tc = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_size=32, warmup_steps=1)
     res = evaluate(window_arrays(tiny_recordings(9, 3.0), TINY), window_arrays(tiny_recordings(6, 3.0, seed=1), TINY), TINY, tmp_path,
-                   cfg, tc, etas=(0.5, 0.7), types=("acoustic", "both"), methods=("zerofill", "rep"),
+                   cfg, tc, etas=(0.5, 0.7), types=("acoustic", "both"), methods=("rep", "zerofill"),
                    progress=False)
     rows = res["rows"]
     assert len(rows) == 2 * 2 * 2
@@ -37,6 +37,7 @@ def test_tiny_table_writes_outputs(tmp_path):
     assert {a["variant"] for a in res["ablation"]} >= {"REP (full)", "no bypass", "private only", "shared only",
                                                        "no orthogonality loss", "random init", "replay layer k=1"}
     assert res["replay"] and all(r["windows"] > 0 for r in res["replay"])
+    assert all(0.0 <= r["acc_zerofill"] <= 1.0 for r in res["replay"])   # the other methods, same windows
     for name in ("table.md", "table.csv", "ablation.md", "ablation.csv", "replay.md", "replay.csv", "results.json"):
         assert (tmp_path / name).stat().st_size > 0, name
     for png in ("accuracy_vs_eta.png", "confusion_rep.png"):
