@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TYPES = ("acoustic", "seismic", "both")
+METHODS = ("rep", "map", "finetune", "zerofill", "mask")
 _W: dict = {}
 
 
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = ap.parse_args(argv)
+    grid = load_grid(Path(args.grid)) if args.grid else None
 
     import torch
 
@@ -151,9 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         preps = {s: prepare(backbone, window_arrays(ds.recordings(s), ds.profile), desc=s) for s in ("train", "val")}
         save_features(feat_path, preps)
         print(f"wrote {feat_path}")
-    if not args.grid:
+    if not grid:
         return 0
-    grid = json.loads(Path(args.grid).read_text())
     backbones = {0: str(Path(args.backbone).resolve())} if 0 in args.backbone_seeds else {}
     if set(args.backbone_seeds) - {0}:   # other stage-1 seeds on the same (already calibrated) front-end
         from edge_rep.model import EdgeREP
@@ -198,5 +199,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    """``main`` with one-line errors and exit code 2 for bad arguments, paths and grid files."""
+    from edge_rep.errors import EdgeRepError
+    try:
+        return main(argv)
+    except EdgeRepError as e:
+        print(f"tune_rep: error: {e}", file=sys.stderr)
+    except OSError as e:
+        print(f"tune_rep: error: {e.filename}: {e.strerror}; check the path", file=sys.stderr)
+    return 2
+
+
+def load_grid(path: Path) -> list[dict]:
+    """The grid file, checked: known keys, methods, ModelConfig and TrainConfig fields."""
+    from dataclasses import fields
+
+    from edge_rep.errors import EdgeRepError
+    from edge_rep.model import ModelConfig
+    from edge_rep.train import TrainConfig
+    try:
+        grid = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise EdgeRepError(f"{path}: not JSON ({e}); see benchmarks/grids/rep.json") from None
+    known = {"model": {f.name for f in fields(ModelConfig)}, "train": {f.name for f in fields(TrainConfig)}}
+    if not isinstance(grid, list) or not all(isinstance(g, dict) and "name" in g for g in grid):
+        raise EdgeRepError(f"{path}: a JSON list of objects with a name; see benchmarks/grids/rep.json")
+    for g in grid:
+        bad = set(g) - {"name", "method", "model", "train", "seeds"}
+        bad |= {f"{k}.{f}" for k in known for f in set(g.get(k, {})) - known[k]}
+        if g.get("method", "rep") not in METHODS:
+            bad.add(f"method {g['method']}")
+        if bad:
+            raise EdgeRepError(f"{path}: entry '{g['name']}': unknown {', '.join(sorted(bad))}")
+    return grid
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

@@ -65,3 +65,18 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(EdgeRepError, match="--device cpu"):
             resolve_device("cuda")
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    tune = _tune()
+    grid = tmp_path / "g.json"
+    args = ["--features", str(tmp_path / "none.npz"), "--backbone", str(tmp_path / "none.safetensors"),
+            "--grid", str(grid), "--out", str(tmp_path / "out")]
+    for text, want in (('[{"name": "x", "model": {"bogus": 1}}]', "unknown model.bogus"),
+                       ('[{"name": "x", "method": "magic"}]', "method magic"),
+                       ("{not json", "not JSON"),
+                       ('[{"name": "x"}]', "none.safetensors")):
+        grid.write_text(text)
+        assert tune.cli(args) == 2
+        err = capsys.readouterr().err
+        assert want in err and len(err.strip().splitlines()) == 1, err
