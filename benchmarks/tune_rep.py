@@ -75,30 +75,20 @@ def _init(args: dict) -> None:
 
 
 def _job(job: dict) -> dict:
-    import torch
-
-    from edge_rep.evaluate import score, test_presence
-    from edge_rep.train import TrainConfig, method_config, train_adapter
+    from edge_rep.evaluate import test_presence, train_and_score
+    from edge_rep.train import TrainConfig, method_config
     a = _W["args"]
     backbone = _W["backbones"][job["backbone_seed"]]
     train, val = _W["preps"]["train"], _W["preps"]["val"]
     tc = replace(TrainConfig(), eta=a["eta"], missing=job["missing"], seed=job["seed"], device=a["device"],
                  **job["train"])
     method = job["method"]
-    trained_as = "zerofill" if method == "mask" else method
-    cfg = replace(method_config(backbone.cfg, trained_as), **job["model"])
-    t0 = time.time()
-    torch.manual_seed(job["seed"])
-    model, _ = train_adapter(backbone, train, trained_as, tc, cfg=cfg, progress=False)
-    secs = time.time() - t0
-    model.set_trainable("backbone" if method == "finetune" else "adapter")
-    trainable = model.count_parameters()["trainable"] if method in ("rep", "map", "finetune") else 0
-    model.set_trainable("all")
+    cfg = replace(method_config(backbone.cfg, "zerofill" if method == "mask" else method), **job["model"])
     present = test_presence(val, a["eta"], job["missing"], backbone.modalities, 0)   # same val pattern for all
-    sc = score(model, val, present, method)
+    _, sc = train_and_score(backbone, train, val, present, method, tc, cfg=cfg)
     return {**{k: job[k] for k in ("name", "method", "missing", "seed", "backbone_seed")},
             "accuracy": round(sc["accuracy"], 4), "macro_f1": round(sc["macro_f1"], 4),
-            "trainable": trainable, "seconds": round(secs, 1)}
+            "trainable": sc["trainable"], "seconds": sc["seconds"]}
 
 
 def summarise(rows: list[dict]) -> str:

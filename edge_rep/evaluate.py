@@ -102,6 +102,24 @@ def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) ->
             "confusion": confusion(y, pred, k).tolist(), "pred": every}
 
 
+def train_and_score(backbone: EdgeREP, train_prep: Prepared, test_prep: Prepared, present: torch.Tensor,
+                    method: str, tc: TrainConfig, cfg: ModelConfig | None = None, progress: bool = False
+                    ) -> tuple[EdgeREP, dict]:
+    """Train ``method``'s stage 2 (mask: the untrained backbone, told what is missing) and score it on
+    ``test_prep`` under ``present``: (model, score + ``trainable`` parameters + ``seconds`` of training)."""
+    t0 = time.time()
+    model, _ = train_adapter(backbone, train_prep, "zerofill" if method == "mask" else method, tc, cfg=cfg,
+                             progress=progress)
+    secs = round(time.time() - t0, 1)
+    model.set_trainable("backbone" if method == "finetune" else "adapter")
+    counts = model.count_parameters()
+    model.set_trainable("all")
+    sc = score(model, test_prep, present, method)
+    sc.update(trainable=counts["trainable"] if method in ("rep", "map", "finetune") else 0,
+              backbone_params=counts["backbone"], seconds=secs)
+    return model, sc
+
+
 @torch.no_grad()
 def replay_gain(model: EdgeREP, prep: Prepared, present: torch.Tensor, max_lag: int = 3,
                 others: dict[str, np.ndarray] | None = None) -> list[dict]:
@@ -217,20 +235,12 @@ def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConf
         present = test_presence(test_prep, eta, t, profile.modality_names, tc.seed)
         preds: dict[str, np.ndarray] = {}   # this cell's predictions per method (methods before rep)
         for m in methods:
-            t1 = time.time()
-            trained_as = "zerofill" if m == "mask" else m
-            model, _ = train_adapter(backbone, train_prep, trained_as, ctc, progress=progress)
-            secs = round(time.time() - t1, 1)
-            model.set_trainable("backbone" if m == "finetune" else "adapter")
-            counts = model.count_parameters()
-            trainable = counts["trainable"] if m in ("rep", "map", "finetune") else 0
-            model.set_trainable("all")
-            sc = score(model, test_prep, present, m)
+            model, sc = train_and_score(backbone, train_prep, test_prep, present, m, ctc, progress=progress)
             preds[m] = sc["pred"]
             rows.append({"eta": int(round(eta * 100)), "missing": t, "method": m, "accuracy": sc["accuracy"],
-                         "macro_f1": sc["macro_f1"], "trainable_params": trainable,
-                         "trainable_pct_of_backbone": round(100.0 * trainable / counts["backbone"], 2),
-                         "train_seconds": secs})
+                         "macro_f1": sc["macro_f1"], "trainable_params": sc["trainable"],
+                         "trainable_pct_of_backbone": round(100.0 * sc["trainable"] / sc["backbone_params"], 2),
+                         "train_seconds": sc["seconds"]})
             if m == "rep":
                 if abs(eta - 0.7) < 1e-6 and t == "both":
                     conf = sc["confusion"]
@@ -248,16 +258,10 @@ def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConf
             acfg = replace(backbone.cfg, rep=True, map_prompts=0, **change)
             if acfg.rep_layer >= acfg.n_layer:
                 continue
-            t1 = time.time()
-            model, _ = train_adapter(backbone, train_prep, "rep", ctc, cfg=acfg, progress=progress)
-            secs = round(time.time() - t1, 1)
-            model.set_trainable("adapter")
-            counts = model.count_parameters()
-            model.set_trainable("all")
-            sc = score(model, test_prep, present, "rep")
+            _, sc = train_and_score(backbone, train_prep, test_prep, present, "rep", ctc, cfg=acfg, progress=progress)
             abl_rows.append({"variant": name, "eta": int(round(eta * 100)), "missing": t,
                              "accuracy": sc["accuracy"], "macro_f1": sc["macro_f1"],
-                             "trainable_params": counts["trainable"], "train_seconds": secs})
+                             "trainable_params": sc["trainable"], "train_seconds": sc["seconds"]})
             write_table(out / "ablation", abl_rows)
     plot(out, rows, conf, profile.classes)
     bc = backbone.count_parameters()

@@ -132,7 +132,7 @@ def simulate_missing(n: int, eta: float, missing: str, modalities: tuple[str, ..
     return present
 
 
-def batch_feats(prep: Prepared, idx: np.ndarray, present: torch.Tensor, zero_fill: bool = False) -> list[torch.Tensor]:
+def batch_feats(prep: Prepared, idx: np.ndarray, present: torch.Tensor) -> list[torch.Tensor]:
     """Features of windows ``idx``; a missing modality gets the features of an all-zero window (what the
     daemon's front-end sees for a dropped channel)."""
     out = []

@@ -130,16 +130,22 @@ def broker(tmp_path):
     proc.wait(5)
 
 
-def test_mqtt_sink_publishes_windows_and_events(broker):
+def _subscribe(port: int, topic: str):
+    """A running subscriber on ``topic``; returns (client, list that collects (topic, JSON payload))."""
     import paho.mqtt.client as mqtt
     got, subscribed = [], threading.Event()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub")
-    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("edge-rep/n1/#", qos=1)
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{topic}")
+    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
     sub.on_subscribe = lambda *a: subscribed.set()
     sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
-    sub.connect("127.0.0.1", broker)
+    sub.connect("127.0.0.1", port)
     sub.loop_start()
     assert subscribed.wait(5)
+    return sub, got
+
+
+def test_mqtt_sink_publishes_windows_and_events(broker):
+    sub, got = _subscribe(broker, "edge-rep/n1/#")
     sink = MqttSink("127.0.0.1", broker, topic="edge-rep/{node}", node="n1", qos=1)
     sink.write({"type": "window", "label": "truck", "board_time": 3.0})
     sink.write({"type": "health", "channel": "acoustic0", "to": "dropped"})
@@ -159,18 +165,9 @@ def test_mqtt_unreachable_broker_is_one_line_error():
 
 
 def test_replay_publishes_every_line_to_mqtt(broker, tmp_path):
-    import paho.mqtt.client as mqtt
-
     from edge_rep.config import load_config
     from edge_rep.stream.daemon import run_replay
-    got, subscribed = [], threading.Event()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub-2")
-    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("fleet/node-7/#", qos=1)
-    sub.on_subscribe = lambda *a: subscribed.set()
-    sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
-    sub.connect("127.0.0.1", broker)
-    sub.loop_start()
-    assert subscribed.wait(5)
+    sub, got = _subscribe(broker, "fleet/node-7/#")
     cfg = load_config(None)
     cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.qos = True, "127.0.0.1", broker, 1
     cfg.mqtt.topic, cfg.node.id = "fleet/{node}", "node-7"

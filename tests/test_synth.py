@@ -118,3 +118,11 @@ def test_make_benchmark_splits_by_recording(tmp_path):
     wa = window_arrays(ds.recordings("train"), MOD)
     assert len(wa) == 12 * 4 and set(np.unique(wa.y)) <= set(range(len(CLASSES)))
     assert len(set(np.unique(wa.y))) >= 4
+
+
+def test_cli_help_names_the_default_benchmark_size(capsys):
+    from edge_rep.cli import main
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"benchmark's {synth.BENCHMARK_RECORDINGS})" in text and f"benchmark's {synth.BENCHMARK_DURATION_S:g})" in text
