@@ -30,13 +30,27 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from edge_rep.outpaths import OutputKind, claim, refuse_foreign, staged_file  # noqa: E402
 
 TYPES = ("acoustic", "seismic", "both")
 METHODS = ("rep", "map", "finetune", "zerofill", "mask")
 _W: dict = {}
 
 
+def _is_features(path: Path) -> bool:
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        return "train.y.npy" in z.namelist()
+
+
+FEATURES = OutputKind("features file (.npz)", folder=False, owned=_is_features)
+# rows.jsonl is appended to: a tuning folder is continued, never replaced
+TUNE_FOLDER = OutputKind("tuning folder", folder=True, owned=lambda p: (p / "rows.jsonl").is_file()
+                         or (p / "features.npz").is_file())
+
+
 def save_features(path: Path, preps: dict) -> None:
+    """Every split's front-end features in one .npz, written atomically (an existing features file only)."""
     arrays = {}
     for split, p in preps.items():
         for m, f in enumerate(p.feats):
@@ -46,7 +60,9 @@ def save_features(path: Path, preps: dict) -> None:
         arrays[f"{split}.y"] = p.y
         arrays[f"{split}.rec"] = np.asarray(p.rec).astype(str)
         arrays[f"{split}.start"] = p.start
-    np.savez(path, **arrays)
+    with staged_file(claim(path, FEATURES, force=True, option="--save-features")) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
 
 def load_features(path: Path) -> dict:
@@ -133,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from edge_rep.checkpoint import load_model, save_model
     from edge_rep.train import TrainConfig, fit, prepare, resolve_device
-    out = Path(args.out)
+    out = refuse_foreign(args.out, TUNE_FOLDER)
     out.mkdir(parents=True, exist_ok=True)
     backbone, _ = load_model(args.backbone)
     feat_path = Path(args.save_features or args.features or out / "features.npz")

@@ -21,6 +21,7 @@ from . import __version__
 from .errors import EdgeRepError
 from .model import EdgeREP, ModelConfig
 from .modelspec import ModelMeta, content_hash, sidecar_path
+from .outpaths import staged_file
 from .profiles import Profile
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -39,16 +40,15 @@ def versions() -> dict:
 
 
 def _write(path: Path, tensors: dict[str, torch.Tensor], meta: ModelMeta) -> ModelMeta:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
-              metadata={"format": "edge-rep", "profile": meta.profile.name})
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; the daemon's user must read the bundled model
-    meta.model_id = content_hash(tmp.read_bytes())
-    meta.save(sidecar_path(path))
-    tmp.replace(path)   # weights land last: a crash leaves the old pair or a new sidecar, never a torn file
+    with staged_file(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  metadata={"format": "edge-rep", "profile": meta.profile.name})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; the daemon's user must read the bundled model
+        meta.model_id = content_hash(tmp.read_bytes())
+        meta.save(sidecar_path(path))
+    # weights land last: a crash leaves the old pair or a new sidecar, never a torn file
     return meta
 
 

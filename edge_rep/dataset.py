@@ -15,8 +15,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import EdgeRepError
+from .outpaths import OutputKind, claim, json_file_has, staged_folder
 from .profiles import Profile
 from .recording import Channels, LabelInterval, Recording
 
@@ -119,19 +118,30 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _is_dataset(path: Path) -> bool:
+    return json_file_has(path / "manifest.json", "format", FORMAT)
+
+
+def _is_recording(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return "meta.npy" in z.namelist()
+
+
+DATASET = OutputKind("dataset folder", folder=True, owned=_is_dataset)
+RECORDING = OutputKind("recording file (.npz)", folder=False, owned=_is_recording)
+
+
 def write_dataset(out_dir: str | os.PathLike, recordings_with_splits: Iterable[tuple[Recording, str]],
-                  profile: Profile) -> Path:
+                  profile: Profile, force: bool = False) -> Path:
     """Write recordings (streamed one at a time) and the manifest; the folder appears only when complete.
 
-    An existing ``out_dir`` is replaced only after the new dataset is fully written.
+    ``out_dir`` must be free, an empty folder, or (with ``force``) an edge-rep dataset, which is replaced
+    only after the new dataset is fully written (``edge_rep.outpaths``); anything else is an EdgeRepError.
     """
-    out = Path(out_dir)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    except OSError as e:
-        raise EdgeRepError(f"{out}: cannot create the dataset there ({e.strerror or e}); choose a writable folder") from None
-    try:
+    out = claim(out_dir, DATASET, force)
+    with staged_folder(out) as tmp:
         entries, seen = [], set()
         for rec, split in recordings_with_splits:
             if split not in SPLITS:
@@ -150,19 +160,6 @@ def write_dataset(out_dir: str | os.PathLike, recordings_with_splits: Iterable[t
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "profile": profile.to_dict(),
                     "classes": list(profile.classes), "recordings": entries}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise EdgeRepError(f"{out}: writing the dataset failed ({e.strerror or e}); check free space and permissions") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -210,8 +207,8 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
     root = Path(root)
     mpath = root / "manifest.json"
     if not mpath.is_file():
-        raise EdgeRepError(f"{mpath}: not found; '{root}' is not an edge-rep dataset (build one with "
-                           f"'edge-rep synth --out {root}' or 'edge-rep convert')")
+        raise EdgeRepError(f"{mpath}: not found; '{root}' is not an edge-rep dataset: check the path, or build "
+                           f"one in a new folder with 'edge-rep synth --out NEW_FOLDER' or 'edge-rep convert'")
     try:
         manifest = json.loads(mpath.read_text())
         if manifest.get("format") != FORMAT:

@@ -28,6 +28,7 @@ import torch
 
 from .errors import EdgeRepError
 from .model import EdgeREP, ModelConfig
+from .outpaths import OutputKind, json_file_has
 from .train import Prepared, TrainConfig, batch_feats, earlier_window, prepare, simulate_missing, train_adapter, \
     train_backbone
 
@@ -198,6 +199,10 @@ def plot(out: Path, rows: list[dict], confusion_mat: list[list[int]] | None, cla
         fig.tight_layout()
         fig.savefig(out / "confusion_rep.png", dpi=100)
         plt.close(fig)
+
+
+# An evaluation folder: what ``evaluate`` writes (results.json with its rows).
+EVALUATION = OutputKind("evaluation folder", folder=True, owned=lambda p: json_file_has(p / "results.json", "rows"))
 
 
 def evaluate(train_arrays, test_arrays, profile, out: str | Path, cfg: ModelConfig, tc: TrainConfig,

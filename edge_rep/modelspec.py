@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EdgeRepError
+from .outpaths import OutputKind, has_magic, is_edge_rep_safetensors, json_file_has, staged_file
 from .profiles import Profile
 
 INPUT_PRESENT = "present"
@@ -92,7 +93,9 @@ class ModelMeta:
             raise EdgeRepError(f"{source}: not a valid edge-rep model sidecar ({e}); re-export the model") from None
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        """Write the sidecar atomically (a reader sees the old one or the new one, never half)."""
+        with staged_file(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> ModelMeta:
@@ -123,3 +126,21 @@ def content_hash(data: bytes) -> str:
 def sidecar_path(model_path: str | Path) -> Path:
     """``model.safetensors`` / ``model.onnx`` / ``model.engine`` -> ``model.json``."""
     return Path(model_path).with_suffix(".json")
+
+
+def _is_model_file(path: Path) -> bool:
+    """An edge-rep model artifact: its format's own check, and our sidecar beside it."""
+    body = {".safetensors": is_edge_rep_safetensors, ".onnx": lambda p: has_magic(p, b"\x08"),
+            ".engine": lambda p: True}.get(path.suffix)
+    return body is not None and body(path) and is_model_sidecar(sidecar_path(path))
+
+
+def is_model_sidecar(path: Path) -> bool:
+    """A JSON file that looks like an edge-rep model sidecar (it has a model_id)."""
+    return path.is_file() and json_file_has(path, "model_id")
+
+
+# A model file (.safetensors, .onnx or .engine) with its sidecar: what train --save and export write.
+MODEL_FILE = OutputKind("model file with its .json sidecar", folder=False, owned=_is_model_file)
+# A folder that holds at least one model sidecar: what export writes into (one stem per model).
+EXPORT_FOLDER = OutputKind("export folder", folder=True, owned=lambda p: any(map(is_model_sidecar, p.glob("*.json"))))

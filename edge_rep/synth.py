@@ -28,6 +28,7 @@ import numpy as np
 from scipy import signal
 
 from .errors import EdgeRepError
+from .outpaths import claim
 from .profiles import CLASSES, MOD, Profile
 from .recording import Channels, LabelInterval, Recording
 
@@ -511,12 +512,14 @@ BENCHMARK_DURATION_S = 24.0
 
 def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int = 0,
                    n_recordings: int = BENCHMARK_RECORDINGS, duration_s: float = BENCHMARK_DURATION_S,
-                   progress: bool = True) -> Path:
-    """Build the synthetic benchmark in the dataset format (edge_rep.dataset); returns its folder."""
+                   progress: bool = True, force: bool = False) -> Path:
+    """Build the synthetic benchmark in the dataset format (edge_rep.dataset); returns its folder.
+    ``out_dir`` must be free, an empty folder or (with ``force``) a dataset to replace."""
     from tqdm import tqdm
 
-    from .dataset import write_dataset
+    from .dataset import DATASET, write_dataset
 
+    claim(out_dir, DATASET, force)        # before a minute of synthesis, not after
     if seed < 0:
         raise EdgeRepError(f"--seed {seed}: must be a non-negative integer")
     if n_recordings < len(CLASSES):
@@ -534,4 +537,4 @@ def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int
             rec.id = f"synth-{profile.name}-s{seed}-{i:04d}-{focus}"
             yield rec, split
 
-    return write_dataset(out_dir, recordings(), profile)
+    return write_dataset(out_dir, recordings(), profile, force)

@@ -29,6 +29,8 @@ from tqdm import tqdm
 from .checkpoint import load_training_state, save_model, save_training_state
 from .errors import EdgeRepError
 from .model import EdgeREP, ModelConfig
+from .modelspec import MODEL_FILE, ModelMeta, sidecar_path
+from .outpaths import OutputKind, claim, refuse_foreign
 from .profiles import Profile
 
 METHODS = ("rep", "finetune", "map", "zerofill")
@@ -414,15 +416,63 @@ def train_adapter(backbone: EdgeREP, prep: Prepared, method: str, tc: TrainConfi
     return model, summary
 
 
+def _training_checkpoints(out: Path) -> list[Path]:
+    return sorted([*out.glob("stage1.train.safetensors"), *out.glob("stage2-*.train.safetensors")])
+
+
+RUN_FOLDER = OutputKind("training run folder", folder=True,
+                        owned=lambda p: bool(_training_checkpoints(p)) or (p / "backbone.safetensors").is_file())
+
+
+def check_run_folder(out: str | Path, resume: bool = False, fresh: bool = False,
+                     given: dict | None = None) -> Path:
+    """The run-folder rule of ``edge-rep train``: ``out`` is free, an empty folder, or a run folder.
+    A run with training checkpoints needs ``resume`` (continue; the model settings in ``given``, the
+    ModelConfig fields the user set, must match the stored ones) or ``fresh`` (its checkpoints are
+    deleted on rank 0; its final model is replaced only when the new one is written). EdgeRepError else."""
+    out = refuse_foreign(out, RUN_FOLDER)
+    if resume and fresh:
+        raise EdgeRepError("--resume and --fresh: pass one of them (continue the run, or start it over)")
+    ckpts = _training_checkpoints(out) if out.is_dir() else []
+    if not ckpts:
+        if out.is_dir() and (out / "backbone.safetensors").is_file() and not fresh:
+            raise EdgeRepError(f"--out {out}: holds a finished run (backbone.safetensors); pass --fresh to train "
+                               f"it again, or choose a new --out")
+        return out
+    if fresh:
+        if int(os.environ.get("RANK", "0")) == 0:     # only the run's own checkpoints go; other ranks never read them
+            for p in ckpts:
+                p.unlink(missing_ok=True)
+                sidecar_path(p).unlink(missing_ok=True)
+        return out
+    newest = max(ckpts, key=lambda p: p.stat().st_mtime)
+    state = ModelMeta.load(sidecar_path(newest)).extra.get("training", {})
+    where = f"epoch {state.get('epoch', '?')} of {state.get('stage', '?')}:{state.get('method', '?')}"
+    if not resume:
+        raise EdgeRepError(f"--out {out}: found a checkpoint at {where}: pass --resume to continue it or --fresh "
+                           f"to start over")
+    stored = ModelMeta.load(sidecar_path(ckpts[0])).config
+    changed = [f"{k} {stored.get(k)!r} -> {v!r}" for k, v in (given or {}).items() if stored.get(k) != v]
+    if changed:
+        raise EdgeRepError(f"--resume: {out} was trained with other model settings ({', '.join(changed)}); drop "
+                           f"those options to continue it, or pass --fresh to start over")
+    return out
+
+
 def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: TrainConfig, method: str = "rep",
-                 resume: bool = False, progress: bool = True, save: str | Path | None = None) -> Path:
+                 resume: bool = False, progress: bool = True, save: str | Path | None = None,
+                 fresh: bool = False, given: dict | None = None) -> Path:
     """``edge-rep train``: stage 1 + stage 2 on a dataset folder. ``out`` gets the resumable training
-    checkpoints and the backbone; the model goes to ``save`` (default ``<out>/model.safetensors``)."""
+    checkpoints and the backbone; the model goes to ``save`` (default ``<out>/model.safetensors``).
+    ``out`` follows ``check_run_folder(out, resume, fresh, given)``; ``save`` must be free or an edge-rep
+    model (replaced only with ``resume`` or ``fresh``)."""
     from .dataset import load_dataset, window_arrays
 
+    out = check_run_folder(out, resume, fresh, given)
+    if save:
+        claim(save, MODEL_FILE, force=resume or fresh, option="--save")
     distributed = init_distributed(tc.device)
     rank, world = dist_info()
-    out = Path(out)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(data_dir)

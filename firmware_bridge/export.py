@@ -1,7 +1,8 @@
 """Recordings out of sensor logs into other formats: the dataset format, WAV and miniSEED.
 
 Each function takes a ``Recording`` (e.g. ``sensorlog.to_recording(read_log(path))``) and an output
-path, and returns the files it wrote.
+path, and returns the files it wrote. An existing output path is replaced only when it is a file of the
+same kind and ``force`` is given (``edge_rep.outpaths``); each file lands atomically.
 """
 
 from __future__ import annotations
@@ -13,32 +14,37 @@ from pathlib import Path
 import numpy as np
 
 from edge_rep.errors import EdgeRepError
+from edge_rep.outpaths import OutputKind, claim, is_miniseed, is_wav, staged_file
 from edge_rep.recording import Recording
 
+WAV = OutputKind("WAV file", folder=False, owned=is_wav)
+MSEED = OutputKind("miniSEED file", folder=False, owned=is_miniseed)
 
-def to_dataset(rec: Recording, out: str | os.PathLike) -> list[Path]:
+
+def to_dataset(rec: Recording, out: str | os.PathLike, force: bool = False) -> list[Path]:
     """One .npz recording in the dataset format (edge_rep.dataset), NaN where samples were lost."""
-    from edge_rep.dataset import write_recording
-    out = Path(out)
-    write_recording(out, rec)
+    from edge_rep.dataset import RECORDING, write_recording
+    out = claim(out, RECORDING, force)
+    with staged_file(out) as tmp:
+        write_recording(tmp, rec)
     return [out]
 
 
-def to_wav(rec: Recording, out: str | os.PathLike) -> list[Path]:
+def to_wav(rec: Recording, out: str | os.PathLike, force: bool = False) -> list[Path]:
     """A float32 WAV per modality in physical units; lost samples become 0 (WAV cannot hold gaps)."""
     from scipy.io import wavfile
     out = Path(out)
-    written = []
-    for name, ch in rec.modalities.items():
-        path = out if len(rec.modalities) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix or '.wav'}")
-        rate = int(round(ch.sample_rate))
-        if abs(rate - ch.sample_rate) > 1e-6 * ch.sample_rate:
+    paths = {name: out if len(rec.modalities) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix or '.wav'}")
+             for name in rec.modalities}
+    for name, ch in rec.modalities.items():    # every check before the first file is written
+        claim(paths[name], WAV, force)
+        if abs(round(ch.sample_rate) - ch.sample_rate) > 1e-6 * ch.sample_rate:
             raise EdgeRepError(f"{name}: {ch.sample_rate:g} Hz is not a whole number of Hz, which WAV needs; "
                                f"convert to dataset or mseed instead")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        wavfile.write(path, rate, np.nan_to_num(ch.data, nan=0.0).T.astype(np.float32))
-        written.append(path)
-    return written
+    for name, ch in rec.modalities.items():
+        with staged_file(paths[name]) as tmp:
+            wavfile.write(tmp, int(round(ch.sample_rate)), np.nan_to_num(ch.data, nan=0.0).T.astype(np.float32))
+    return list(paths.values())
 
 
 def _seed_channel(modality: str, rate: float) -> str:
@@ -47,13 +53,13 @@ def _seed_channel(modality: str, rate: float) -> str:
     return band + ("DF" if modality == "acoustic" else "HZ")
 
 
-def to_mseed(rec: Recording, out: str | os.PathLike, network: str = "XX") -> list[Path]:
+def to_mseed(rec: Recording, out: str | os.PathLike, network: str = "XX", force: bool = False) -> list[Path]:
     """miniSEED (float32), one trace per channel and run of samples without gaps."""
     try:
         from obspy import Stream, Trace, UTCDateTime
     except ImportError:
         raise EdgeRepError("miniSEED output needs obspy; pip install 'edge-rep[seismic]'") from None
-    out = Path(out)
+    out = claim(out, MSEED, force)
     st = Stream()
     for name, ch in rec.modalities.items():
         station = re.sub(r"[^A-Za-z0-9]", "", str(ch.sensor.get("board", "") or rec.id)).upper()[:5] or "EDGE"
@@ -69,6 +75,6 @@ def to_mseed(rec: Recording, out: str | os.PathLike, network: str = "XX") -> lis
                 st.append(tr)
     if not st:
         raise EdgeRepError(f"recording '{rec.id}': no samples to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    st.write(str(out), format="MSEED", encoding="FLOAT32")
+    with staged_file(out) as tmp:
+        st.write(str(tmp), format="MSEED", encoding="FLOAT32")
     return [out]

@@ -27,9 +27,11 @@ on the command line the same fault is ``drop:acoustic@5-8`` (``KIND[:CHANNEL][@A
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import secrets
 import time
 import tty
 from dataclasses import asdict, dataclass, field
@@ -315,6 +317,9 @@ class PtyLink:
 
     def __init__(self, link: str | os.PathLike | None = None):
         self.link = Path(link) if link else None
+        if self.link is not None and os.path.lexists(self.link) and not is_pty_link(self.link):
+            raise EdgeRepError(f"--link {self.link}: already exists and is not a simulated board's pty link; "
+                               f"choose a path that does not exist yet (e.g. /tmp/edge-board)")
         self.master = self.slave = -1
         self.path = ""
         self.bytes_dropped = 0       # written while nobody read and the pty buffer was full
@@ -326,10 +331,12 @@ class PtyLink:
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         if self.link:
-            tmp = self.link.with_name(self.link.name + ".tmp")
+            tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
             try:
-                tmp.unlink(missing_ok=True)
-                tmp.symlink_to(self.path)
+                tmp.symlink_to(self.path)    # a fresh name: fails rather than replace anything
+                if os.path.lexists(self.link) and not is_pty_link(self.link):   # appeared since __init__
+                    tmp.unlink()
+                    raise FileExistsError(errno.EEXIST, "exists and is not a pty link")
                 os.replace(tmp, self.link)   # atomic: a reader never sees the link missing or half-made
             except OSError as e:
                 self.close()
@@ -352,8 +359,13 @@ class PtyLink:
             if fd >= 0:
                 os.close(fd)
         self.master = self.slave = -1
-        if self.link and self.link.is_symlink():
-            self.link.unlink()
+        if self.link and self.link.is_symlink() and os.readlink(self.link) == self.path:
+            self.link.unlink()           # only our own link: another simulator may have taken the name
+
+
+def is_pty_link(path: Path) -> bool:
+    """A symlink to a pseudo-terminal (live or gone): what ``PtyLink`` leaves at its ``link`` path."""
+    return path.is_symlink() and os.readlink(path).startswith("/dev/pts/")
 
 
 def run_realtime(sim: Simulator, link: PtyLink, speed: float = 1.0, on_event=print) -> None:

@@ -77,7 +77,8 @@ def test_failed_build_leaves_nothing_complete(tmp_path):
     # a bad recording half-way: the same, and an existing dataset is kept untouched
     write_dataset(tmp_path / "ds", [(_rec("a"), "train")], MOD)
     with pytest.raises(EdgeRepError, match="spaceship"):
-        write_dataset(tmp_path / "ds", [(_rec("a"), "train"), (_rec("b", label="spaceship"), "train")], MOD)
+        write_dataset(tmp_path / "ds", [(_rec("a"), "train"), (_rec("b", label="spaceship"), "train")], MOD,
+                      force=True)
     assert [r.id for r in load_dataset(tmp_path / "ds").recordings()] == ["a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
 

@@ -49,12 +49,13 @@ def exported(tmp_path_factory):
     save_model(model, ckpt)
     out = d / "out"
     (out).mkdir()
-    (out / "tiny.engine").write_bytes(b"stale engine of an older export")
+    ModelMeta.load(sidecar_path(ckpt)).save(out / "tiny.json")            # an older export of tiny ...
+    (out / "tiny.engine").write_bytes(b"stale engine of an older export")   # ... whose engine is now stale
     import contextlib
     import io
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--onnx-only"])
+        rc = main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--onnx-only", "--force"])
     assert rc == 0
     return ckpt, out, buf.getvalue()
 

@@ -55,3 +55,13 @@ def test_csv_log_replays_with_the_geophone_decimated(tmp_path):
     assert [w["window_start"] for w in ws] == [0.0, 1.0, 2.0]
     assert all(w["scenario"] == "complete" and w["label"] in backend.meta.classes for w in ws)
     assert not any(r["type"] == "notice" and r["event"] == "channel_rejected" for r in recs)
+
+
+def test_decimator_restart_state_is_scipys_steady_state():
+    from scipy import signal
+    d = Decimator(8)
+    np.testing.assert_allclose(d._zi_unit, signal.lfilter_zi(d.taps, 1.0), atol=1e-12)
+    # after a gap the filter restarts as if steady at the first new sample: a constant stays constant
+    d.feed(0, np.ones(100))
+    _, y = d.feed(1000, np.full(400, 3.0))
+    np.testing.assert_allclose(y, 3.0, rtol=1e-6)

@@ -100,7 +100,7 @@ def test_port_that_cannot_open_is_one_line_error(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("edge-rep: error: port") and "not found" in err[-1]
-    assert not any("Traceback" in line for line in err)
+    assert not any("Traceback" in line for line in err), "\n".join(err)
     assert not list((tmp_path / "rec").glob("*.edgelog"))      # no empty log left behind
     notty = tmp_path / "plain-file"
     notty.write_text("x")

@@ -120,6 +120,31 @@ def test_cli_train_and_errors(tmp_path, capsys):
     assert rc == 0
     model, meta = load_model(tmp_path / "run" / "model.safetensors", profile=TINY)
     assert meta.extra["method"] == "rep" and meta.extra["parameters"]["trainable"] < meta.extra["parameters"]["total"]
+    # the run folder is never overwritten by accident: rerun without a word, with changed settings, then --fresh
+    run = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--stage1-epochs", "1", "--stage2-epochs",
+           "1", "--batch-size", "16", "--quiet"]
+    small = ["--width", "16", "--layers", "2", "--rep-layer", "1", "--buffer-tokens", "2"]
+    capsys.readouterr()
+    before = (tmp_path / "run" / "model.safetensors").read_bytes()
+    assert main(run + small) == 2
+    err = capsys.readouterr().err
+    assert "found a checkpoint at epoch 1 of adapt:rep: pass --resume to continue it or --fresh" in err
+    assert err.count("\n") == 1 and (tmp_path / "run" / "model.safetensors").read_bytes() == before
+    assert main(run + ["--resume", "--width", "32"]) == 2
+    assert "other model settings (width 16 -> 32)" in capsys.readouterr().err
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
+    assert main(run + small + ["--fresh", "--seed", "1"]) == 0
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() != before
+    # a folder that is not a run, and a --save over a file that is not a model: refused, untouched
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("my notes")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "mine"), "--quiet"]) == 2
+    assert "is a folder, not an edge-rep training run folder" in capsys.readouterr().err
+    (tmp_path / "m.safetensors").write_text("not a model")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r6"), "--save", str(tmp_path / "m.safetensors"),
+                 "--quiet"]) == 2
+    assert "--save" in capsys.readouterr().err and (tmp_path / "m.safetensors").read_text() == "not a model"
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"] and not (tmp_path / "r6").exists()
     assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "r3"), "--method", "magic"]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "r4"), "--missing", "video",

@@ -1,5 +1,7 @@
 """``edge-rep convert``: turn a public dataset or plain files into an edge-rep dataset folder."""
 
+from . import add_force
+
 NAME = "convert"
 HELP = "convert MOD CSVs/.pt, ACIDS .mat, WAV or miniSEED files into an edge-rep dataset (split by recording)"
 EXAMPLE = "edge-rep convert mod-csv ~/Parkland/raw --out data/mod --profile mod"
@@ -11,7 +13,8 @@ FORMAT_NAMES = ("mod-csv", "mod-pt", "acids", "wav", "mseed")
 def add_arguments(p) -> None:
     p.add_argument("format", choices=FORMAT_NAMES, help="input format")
     p.add_argument("src", help="source file or folder")
-    p.add_argument("--out", required=True, help="dataset folder to write (appears only when complete)")
+    p.add_argument("--out", required=True, help="dataset folder to create (appears only when complete; must not exist, or be empty)")
+    add_force(p, "dataset folder")
     p.add_argument("--label", help="class of every recording (default: from the data or the folder names)")
     p.add_argument("--profile", help="sensor profile (default: acids for acids, else mod)")
     p.add_argument("--modality", choices=("acoustic", "seismic"),
@@ -23,11 +26,13 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..dataset import load_dataset, write_dataset
+    from ..dataset import DATASET, load_dataset, write_dataset
+    from ..outpaths import claim
     from ..errors import EdgeRepError
     from ..loaders import assign_splits, loader
     from ..profiles import get_profile
 
+    claim(args.out, DATASET, args.force)   # before reading the source, which can take long
     profile = get_profile(args.profile or ("acids" if args.format == "acids" else "mod"))
     mod = loader(args.format)
     src = Path(args.src).expanduser()
@@ -48,7 +53,7 @@ def run(args) -> int:
     if not recs:
         raise EdgeRepError(f"{src}: nothing to convert; check the folder")
     group = getattr(mod, "group_of", lambda r: r.id)
-    out = write_dataset(args.out, assign_splits(recs, seed=args.seed, group=group), profile)
+    out = write_dataset(args.out, assign_splits(recs, seed=args.seed, group=group), profile, args.force)
     splits = load_dataset(out).splits()
     print(f"wrote {out}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) + f" recordings (profile {profile.name})")
     return 0

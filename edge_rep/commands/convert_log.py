@@ -1,5 +1,7 @@
 """``edge-rep convert-log``: a sensor log into the dataset format, WAV or miniSEED."""
 
+from . import add_force
+
 NAME = "convert-log"
 HELP = "convert a sensor log (from 'edge-rep record' or 'simulate --log') to a dataset recording, WAV or miniSEED"
 EXAMPLE = "edge-rep convert-log run1.edgelog --to dataset --out data/run1.npz"
@@ -13,6 +15,7 @@ def add_arguments(p) -> None:
                         "modality (gaps become 0); mseed: miniSEED, one trace per channel and gap-free run "
                         "(needs obspy)")
     p.add_argument("--out", required=True, help="output file; for WAV with several modalities, <out>-<modality>.wav")
+    add_force(p, "output file of the same kind")
 
 
 def run(args) -> int:
@@ -23,7 +26,7 @@ def run(args) -> int:
     rec = to_recording(log)
     if log.tail_bytes:
         print(f"convert-log: {args.log}: ignored {log.tail_bytes} bytes of a torn last record")
-    written = {"dataset": to_dataset, "wav": to_wav, "mseed": to_mseed}[args.to](rec, args.out)
+    written = {"dataset": to_dataset, "wav": to_wav, "mseed": to_mseed}[args.to](rec, args.out, force=args.force)
     for path in written:
         print(f"wrote {path}")
     return 0

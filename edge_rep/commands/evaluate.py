@@ -1,5 +1,7 @@
 """``edge-rep evaluate``: the paper's table (eta x missing type x method), REP ablations, replay gain."""
 
+from . import add_force
+
 NAME = "evaluate"
 HELP = "compare REP with baselines under missing modalities: tables (md/csv), PNGs, replay measurement"
 EXAMPLE = "edge-rep evaluate --data runs/bench --out runs/eval --eta 70 --methods zerofill,mask,finetune,map,rep"
@@ -8,7 +10,10 @@ ORDER = 21
 
 def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="dataset folder (train split to train, test split to score)")
-    p.add_argument("--out", required=True, help="run folder for table.md/csv, ablation, replay, PNGs, results.json")
+    p.add_argument("--out", required=True,
+                   help="evaluation folder to create (new or empty) for table.md/csv, ablation, replay, PNGs, "
+                        "results.json; it appears when the evaluation completes")
+    add_force(p, "evaluation folder")
     p.add_argument("--eta", type=float, nargs="+", default=[50.0, 70.0, 90.0],
                    help="missing rates in percent (default 50 70 90)")
     p.add_argument("--missing", default="acoustic,seismic,both", help="missing types, comma separated")
@@ -28,8 +33,9 @@ def run(args) -> int:
     from ..checkpoint import load_model
     from ..dataset import load_dataset, window_arrays
     from ..errors import EdgeRepError
-    from ..evaluate import evaluate
+    from ..evaluate import EVALUATION, evaluate
     from ..model import ModelConfig
+    from ..outpaths import claim, staged_folder
     from ..train import TrainConfig, resolve_device
 
     if args.threads:
@@ -38,6 +44,7 @@ def run(args) -> int:
     resolve_device(args.device)   # a bad --device fails before any work
     if any(not 0 <= e <= 100 for e in args.eta):
         raise EdgeRepError(f"--eta {args.eta}: missing rates in percent, 0..100")
+    out = claim(args.out, EVALUATION, args.force)     # before minutes of training, not after
     ds = load_dataset(args.data)
     backbone = None
     if args.backbone:
@@ -50,11 +57,12 @@ def run(args) -> int:
               "device": args.device}
     tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
     cfg = backbone.cfg if backbone is not None else ModelConfig()
-    res = evaluate(tr, te, ds.profile, args.out, cfg, tc, etas=tuple(e / 100.0 for e in args.eta),
-                   types=tuple(t.strip() for t in args.missing.split(",") if t.strip()),
-                   methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
-                   ablations=not args.no_ablations, backbone=backbone, progress=not args.quiet)
-    print((__import__("pathlib").Path(args.out) / "table.md").read_text())
+    with staged_folder(out) as tmp:
+        res = evaluate(tr, te, ds.profile, tmp, cfg, tc, etas=tuple(e / 100.0 for e in args.eta),
+                       types=tuple(t.strip() for t in args.missing.split(",") if t.strip()),
+                       methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
+                       ablations=not args.no_ablations, backbone=backbone, progress=not args.quiet)
+    print((out / "table.md").read_text())
     print(f"wrote {args.out}: table, ablation, replay (.md/.csv), accuracy_vs_eta.png, confusion_rep.png, "
           f"results.json ({res['seconds']} s)")
     return 0

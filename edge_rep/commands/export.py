@@ -1,5 +1,7 @@
 """``edge-rep export``: checkpoint -> verified ONNX -> TensorRT engine (also ``python export/to_trt.py``)."""
 
+from . import add_force
+
 NAME = "export"
 HELP = "export a checkpoint to ONNX, check it against PyTorch, and build a TensorRT engine on this device"
 EXAMPLE = "edge-rep export --checkpoint runs/mod/model.safetensors --out models/ --fp16"
@@ -12,6 +14,7 @@ def add_arguments(p) -> None:
                         ".json sidecar to build only the engine (on a Jetson without torch)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder: <name>.onnx, <name>.json (sidecar), <name>.engine, timing.cache")
+    add_force(p, "export of the same model name (its .onnx, .json and .engine)")
     p.add_argument("--fp16", action="store_true", help="build an FP16 engine when the GPU has fast FP16")
     p.add_argument("--onnx-only", action="store_true", help="stop after the verified ONNX file (no TensorRT)")
     p.add_argument("--workspace", type=int, default=1024, metavar="MB",
@@ -37,21 +40,19 @@ def run(args) -> int:
         raise EdgeRepError(f"--batch {args.batch}: must be at least 1")
     if args.tolerance is not None and not args.tolerance > 0:
         raise EdgeRepError(f"--tolerance {args.tolerance}: must be positive, e.g. 1e-4")
-    if out.exists() and not out.is_dir():
-        raise EdgeRepError(f"--out {out}: is a file, not a folder; name a folder for the exported files")
     if ckpt.suffix not in (".safetensors", ".onnx"):
         raise EdgeRepError(f"--checkpoint {ckpt}: expected a .safetensors checkpoint or an exported .onnx file")
     if not ckpt.is_file():
         raise EdgeRepError(f"--checkpoint {ckpt}: file not found; check the path")
+    onnx_path = out / (ckpt.stem + ".onnx")
+    engine_path = onnx_path.with_suffix(".engine")
+    _check_destination(ckpt, out, onnx_path, args.force)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise EdgeRepError(f"--out {out}: cannot create the folder ({e.strerror or e}); choose a writable place") from None
 
     from ..backends.parity import format_rows
-
-    onnx_path = out / (ckpt.stem + ".onnx")
-    engine_path = onnx_path.with_suffix(".engine")
     from ..backends.base import available
 
     if ckpt.suffix == ".safetensors":
@@ -105,3 +106,31 @@ def run(args) -> int:
     print(format_rows(rows))
     print(f"wrote {engine_path}")
     return 0
+
+
+def _check_destination(ckpt, out, onnx_path, force: bool) -> None:
+    """``out`` is new, empty or an export folder; the files this export writes there are new, or (with
+    ``force``) earlier exports of the same name. The input ONNX itself (engine-only builds) is not replaced."""
+    import filecmp
+    import os
+
+    from ..errors import EdgeRepError
+    from ..modelspec import EXPORT_FOLDER, MODEL_FILE, is_model_sidecar, sidecar_path
+    from ..outpaths import refuse_foreign
+
+    if out.is_file():
+        raise EdgeRepError(f"--out {out}: is a file, not a folder; name a folder for the exported files")
+    refuse_foreign(out, EXPORT_FOLDER)
+    # an engine-only build whose ONNX is already there (the same file, or a byte-identical copy) replaces nothing
+    same_input = ckpt.suffix == ".onnx" and onnx_path.is_file() and filecmp.cmp(ckpt, onnx_path, shallow=False)
+    products = [onnx_path.with_suffix(".engine")] + ([] if same_input else [onnx_path, sidecar_path(onnx_path)])
+    existing = [p for p in products if os.path.lexists(p)]
+    if not existing:
+        return
+    foreign = [p.name for p in existing if not (is_model_sidecar(p) if p.suffix == ".json" else MODEL_FILE.is_own(p))]
+    if foreign:
+        raise EdgeRepError(f"--out {out}: {', '.join(foreign)} there is not part of an edge-rep export; choose "
+                           f"another folder")
+    if not force:
+        raise EdgeRepError(f"--out {out}: an export of '{onnx_path.stem}' is already there "
+                           f"({', '.join(p.name for p in existing)}); pass --force to replace it, or choose another folder")

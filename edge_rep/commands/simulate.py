@@ -1,9 +1,22 @@
 """``edge-rep simulate``: a simulated sensor board on a pseudo-terminal (or into a sensor log)."""
 
+from pathlib import Path
+
+from ..outpaths import OutputKind, has_magic, json_file_has
+
 NAME = "simulate"
 HELP = "simulate a sensor board: stream synthetic or recorded signals per the wire protocol, with faults"
 EXAMPLE = "edge-rep simulate --link /tmp/edge-board --fault drop:acoustic@10-20 --fault reset@40 --duration 60"
 ORDER = 40
+
+
+def _is_sensor_log(path: Path) -> bool:
+    from firmware_bridge.sensorlog import MAGIC
+    return has_magic(path, MAGIC)
+
+
+SENSOR_LOG = OutputKind("sensor log", folder=False, owned=_is_sensor_log)
+LOG_LABELS = OutputKind("labels file", folder=False, owned=lambda p: json_file_has(p, "labels"))
 
 
 def add_arguments(p) -> None:
@@ -20,12 +33,18 @@ def add_arguments(p) -> None:
     p.add_argument("--board-id", type=int, default=1, help="board id in the frame headers (default 1)")
     p.add_argument("--speed", type=float, default=1.0, help="play this many times faster than real time (default 1)")
     p.add_argument("--log", help="write a sensor log (simulated host times, no pty, no waiting) instead of a pty")
+    p.add_argument("--force", action="store_true",
+                   help="with --log: replace an existing sensor log (and its labels); nothing else is replaced")
 
 
 def run(args) -> int:
+    import os
+
+    from firmware_bridge.sensorlog import labels_path
     from firmware_bridge.simulator import PtyLink, Scenario, Simulator, run_realtime, write_log
 
     from ..errors import EdgeRepError
+    from ..outpaths import claim, staged_file
     from ..profiles import get_profile
 
     if not args.speed > 0:
@@ -42,8 +61,12 @@ def run(args) -> int:
         return Simulator.synthetic(profile, args.duration, args.seed, scenario, **kw)
 
     if args.log:
+        log = claim(args.log, SENSOR_LOG, args.force, "--log")
+        claim(labels_path(log), LOG_LABELS, args.force, "--log's labels file")
         sim = board()
-        w = write_log(sim, args.log)
+        with staged_file(log) as tmp:
+            w = write_log(sim, tmp)
+            os.replace(labels_path(tmp), labels_path(log))
         print(f"wrote {args.log}: {w.bytes} bytes in {w.records} records, {sim.duration:.1f} s")
         return 0
     link = PtyLink(args.link)          # first, so a bad --link fails before the signals are rendered

@@ -9,7 +9,9 @@ ORDER = 20
 
 def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="dataset folder (edge-rep synth / convert output)")
-    p.add_argument("--out", required=True, help="run folder: resumable training checkpoints, backbone, model")
+    p.add_argument("--out", required=True,
+                   help="run folder (new, empty, or an earlier run with --resume/--fresh): resumable training "
+                        "checkpoints, backbone, model")
     p.add_argument("--save", default=None, help="where to write the final model (default OUT/model.safetensors)")
     p.add_argument("--method", default="rep", help="rep (default), map, finetune or zerofill")
     p.add_argument("--eta", type=float, default=70.0, help="simulated missing rate in percent (default 70)")
@@ -25,7 +27,11 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's training checkpoints")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run folder's training checkpoints (model settings must not change)")
+    p.add_argument("--fresh", "--force", dest="fresh", action="store_true",
+                   help="start the run folder over: its training checkpoints are deleted, its model replaced when "
+                        "the new one is written")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -52,8 +58,9 @@ def run(args) -> int:
               "batch_size": args.batch_size, "eta": args.eta / 100.0, "missing": args.missing, "seed": args.seed,
               "device": args.device}
     tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
+    given = {k: getattr(cfg, k) for k, v in over.items() if v is not None}   # what --resume must not change
     path = run_training(args.data, args.out, cfg, tc, method=args.method, resume=args.resume,
-                        progress=not args.quiet, save=args.save)
+                        progress=not args.quiet, save=args.save, fresh=args.fresh, given=given)
     if int(os.environ.get("RANK", "0")) == 0:
         from ..modelspec import ModelMeta
         x = ModelMeta.load(path.with_suffix(".json")).extra

@@ -29,11 +29,24 @@ from .sources import LogSource, SerialSource
 log = logging.getLogger("edge_rep.stream")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A StreamHandler on whatever ``sys.stderr`` is at each record, not the one at set-up (a caller that
+    swaps stderr, such as an embedding program or a test, would otherwise leave it writing to a closed file)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(level: str) -> None:
     """Levelled diagnostics on stderr (the journal under systemd); results never go there."""
     root = logging.getLogger("edge_rep")
     if not root.handlers:
-        h = logging.StreamHandler(sys.stderr)
+        h = _StderrHandler()
         h.setFormatter(logging.Formatter("edge-rep %(levelname)s: %(message)s"))
         root.addHandler(h)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))

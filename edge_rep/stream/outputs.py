@@ -11,8 +11,23 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import EdgeRepError
+from ..outpaths import OutputKind, refuse_foreign
 
 log = logging.getLogger("edge_rep.stream")
+
+
+def _is_json_lines(path: Path) -> bool:
+    """Empty, or a first line that is one of our records (a JSON object with a "type")."""
+    with open(path, "rb") as f:
+        first = f.readline(1 << 20)
+    if not first:
+        return True
+    rec = json.loads(first)
+    return isinstance(rec, dict) and "type" in rec
+
+
+# Appended to (never replaced) and rotated: only a file of our own records may be there already.
+JSON_LINES = OutputKind("JSON lines output", folder=False, owned=_is_json_lines)
 
 
 class JsonlSink:
@@ -26,6 +41,7 @@ class JsonlSink:
         if self.target == "-":
             self.f: TextIO = sys.stdout
         else:
+            refuse_foreign(self.target, JSON_LINES, option="output file")
             self.f = self._open()
 
     def _open(self) -> TextIO:

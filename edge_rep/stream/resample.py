@@ -21,6 +21,10 @@ class Decimator:
         n = taps_per_factor * self.k + 1
         self.taps = signal.firwin(n, 0.8 / self.k).astype(np.float64)   # cut-off relative to input Nyquist
         self.delay = (n - 1) // 2          # group delay in input samples
+        # The filter's steady-state for a unit input, once. For an FIR filter it is the tail sums of the
+        # taps (what scipy.signal.lfilter_zi returns), without lfilter_zi's dense (n-1)^2 solve, which
+        # took 1.3 s and 370 MB at factor 512 and ran at every input gap.
+        self._zi_unit = np.cumsum(self.taps[::-1])[::-1][1:]
         self._zi: np.ndarray | None = None
         self._next: int | None = None      # input index the filter expects next
         self._start = 0                    # input index where the filter last (re)started
@@ -31,7 +35,7 @@ class Decimator:
         if x.size == 0:
             return 0, np.zeros(0, np.float32)
         if self._next != first_index or self._zi is None:
-            self._zi = signal.lfilter_zi(self.taps, 1.0) * x[0]       # (re)start as if steady at x[0]
+            self._zi = self._zi_unit * x[0]                            # (re)start as if steady at x[0]
             self._start = first_index
         y, self._zi = signal.lfilter(self.taps, 1.0, x, zi=self._zi)
         self._next = first_index + x.size
