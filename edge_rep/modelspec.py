@@ -81,16 +81,18 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "sidecar") -> ModelMeta:
+        if not isinstance(d, dict) or d.get("format") != SIDECAR_FORMAT:
+            raise EdgeRepError(f"{source}: sidecar format {d.get('format') if isinstance(d, dict) else None!r} is "
+                               f"not {SIDECAR_FORMAT}; re-export the model with this edge-rep version")
         try:
-            if d.get("format") != SIDECAR_FORMAT:
-                raise EdgeRepError(f"{source}: sidecar format {d.get('format')!r} is not {SIDECAR_FORMAT}; "
-                                   "re-export the model with this edge-rep version")
             return cls(profile=Profile.from_dict(d["profile"]), buffer_tokens=int(d["buffer_tokens"]),
                        width=int(d["width"]), model_id=str(d["model_id"]), config=dict(d.get("config", {})),
                        frontend=dict(d.get("frontend", {})), versions=dict(d.get("versions", {})),
                        extra=dict(d.get("extra", {})))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise EdgeRepError(f"{source}: not a valid edge-rep model sidecar ({e}); re-export the model") from None
+        except EdgeRepError as e:      # e.g. a profile no window can be cut with: name the file
+            raise EdgeRepError(f"{source}: {e}") from None
 
     def save(self, path: str | Path) -> None:
         """Write the sidecar atomically (a reader sees the old one or the new one, never half)."""
