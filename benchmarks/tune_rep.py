@@ -68,7 +68,7 @@ def save_features(path: Path, preps: dict) -> None:
 def load_features(path: Path) -> dict:
     import torch
 
-    from edge_rep.train import Prepared
+    from edge_rep.features import Prepared
     z = np.load(path, allow_pickle=False)
     out = {}
     for split in sorted({k.split(".")[0] for k in z.files}):
@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from edge_rep.checkpoint import load_model, save_model
-    from edge_rep.train import TrainConfig, fit, prepare, resolve_device
+    from edge_rep.distributed import resolve_device
+    from edge_rep.features import prepare
+    from edge_rep.train import TrainConfig, fit
     out = refuse_foreign(args.out, TUNE_FOLDER)
     out.mkdir(parents=True, exist_ok=True)
     backbone, _ = load_model(args.backbone)

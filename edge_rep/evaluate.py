@@ -29,8 +29,8 @@ import torch
 from .errors import EdgeRepError
 from .model import EdgeREP, ModelConfig
 from .outpaths import OutputKind, json_file_has
-from .train import Prepared, TrainConfig, batch_feats, earlier_window, prepare, simulate_missing, train_adapter, \
-    train_backbone
+from .features import Prepared, batch_feats, earlier_window, prepare, simulate_missing
+from .train import TrainConfig, train_adapter, train_backbone
 
 EVAL_METHODS = ("zerofill", "mask", "finetune", "map", "rep")
 ABLATIONS: dict[str, dict] = {

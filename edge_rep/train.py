@@ -7,9 +7,9 @@ path: for a window with a missing modality, with probability ``replay_prob`` the
 an earlier window (1..replay_max_lag hops back, same recording, modality present) are fed with replay=1,
 exactly as the daemon does when a channel drops.
 
-The front-end has no trainable parameters, so its output is computed once per dataset and the loops
-run on features. Under ``torchrun --nproc_per_node N`` the loops use DistributedDataParallel (gloo on
-CPU, nccl on GPU): each rank takes every N-th window of the epoch's permutation; rank 0 writes files.
+The loops run on front-end features computed once per dataset (edge_rep/features.py). Under ``torchrun
+--nproc_per_node N`` they use DistributedDataParallel (edge_rep/distributed.py): each rank takes every
+N-th window of the epoch's permutation; rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .checkpoint import load_training_state, save_model, save_training_state
+from .distributed import dist_info, init_distributed, resolve_device
 from .errors import EdgeRepError
+from .features import Prepared, batch_feats, earlier_window, gain_augment, prepare, simulate_missing, to_device
 from .model import EdgeREP, ModelConfig
 from .modelspec import MODEL_FILE, ModelMeta, sidecar_path
 from .outpaths import OutputKind, claim, refuse_foreign
@@ -57,145 +59,6 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-# ---- data preparation ---------------------------------------------------------------------------
-
-@dataclass
-class Prepared:
-    """Front-end features of a window set plus what the loops need."""
-
-    feats: list[torch.Tensor]      # per modality [N, I, F_m]
-    zero_feats: list[torch.Tensor]  # per modality [I, F_m]: the features of an all-zero (dropped) window
-    present: np.ndarray            # (N, M) bool, as recorded
-    y: np.ndarray                  # (N,) int64
-    rec: np.ndarray
-    start: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-@torch.no_grad()
-def prepare(model: EdgeREP, arrays, batch: int = 256, progress: bool = True, desc: str = "front-end") -> Prepared:
-    """Run the model's front-end over WindowArrays-like ``arrays`` once (x, present, y, rec, start)."""
-    names = model.modalities
-    missing = [n for n in names if n not in arrays.x]
-    if missing:
-        raise EdgeRepError(f"dataset has no {', '.join(missing)} windows; the model needs {', '.join(names)}")
-    for m in model.profile.modalities:
-        want = (m.channels, model.profile.window_samples(m.name))
-        if tuple(arrays.x[m.name].shape[1:]) != want:
-            raise EdgeRepError(f"dataset {m.name} windows are {tuple(arrays.x[m.name].shape[1:])}, the model "
-                               f"expects {want}; use data cut with profile '{model.profile.name}'")
-    y = np.asarray(arrays.y)
-    if len(y) and y.max() >= len(model.profile.classes):
-        raise EdgeRepError(f"dataset has class index {int(y.max())} but the model knows "
-                           f"{len(model.profile.classes)} classes; use a matching class list")
-    n = len(y)
-    out: list[list[torch.Tensor]] = [[] for _ in names]
-    for i in tqdm(range(0, n, batch), desc=desc, unit="batch", disable=not progress, leave=False):
-        fs = model.frontend(*(torch.from_numpy(np.asarray(arrays.x[nm][i:i + batch], np.float32)) for nm in names))
-        for m, f in enumerate(fs):
-            out[m].append(f)
-    feats = [torch.cat(o) if o else torch.zeros(0) for o in out]
-    zeros = model.frontend(*(torch.zeros(1, m.channels, model.profile.window_samples(m.name))
-                             for m in model.profile.modalities))
-    return Prepared(feats, [z[0] for z in zeros], np.asarray(arrays.present, bool), y,
-                    np.asarray(arrays.rec), np.asarray(arrays.start, np.float64))
-
-
-def earlier_window(rec: np.ndarray, start: np.ndarray, lag: int = 1) -> np.ndarray:
-    """Index of the window ``lag`` hops earlier in the same recording, -1 where there is none."""
-    order = np.lexsort((start, rec))
-    prev = np.full(len(rec), -1, np.int64)
-    if lag < len(order):
-        same = rec[order[lag:]] == rec[order[:-lag]]
-        prev[order[lag:][same]] = order[:-lag][same]
-    return prev
-
-
-def simulate_missing(n: int, eta: float, missing: str, modalities: tuple[str, ...],
-                     rng: np.random.Generator) -> np.ndarray:
-    """(n, M) float presence: a share ``eta`` of windows lose one modality (``missing`` or, for
-    "both", one chosen uniformly)."""
-    if not 0.0 <= eta <= 1.0:
-        raise EdgeRepError(f"missing rate {eta}: must be between 0 and 1 (e.g. 0.7 for 70%)")
-    M = len(modalities)
-    present = np.ones((n, M), np.float32)
-    hit = rng.random(n) < eta
-    if missing == "both":
-        which = rng.integers(0, M, n)
-    elif missing in modalities:
-        which = np.full(n, modalities.index(missing))
-    else:
-        raise EdgeRepError(f"missing type '{missing}': use one of {', '.join(modalities)} or 'both'")
-    present[np.flatnonzero(hit), which[hit]] = 0.0
-    return present
-
-
-def batch_feats(prep: Prepared, idx: np.ndarray, present: torch.Tensor) -> list[torch.Tensor]:
-    """Features of windows ``idx``; a missing modality gets the features of an all-zero window (what the
-    daemon's front-end sees for a dropped channel)."""
-    out = []
-    for m, f in enumerate(prep.feats):
-        p = present[:, m, None, None]
-        out.append(p * f[idx] + (1 - p) * prep.zero_feats[m])
-    return out
-
-
-def gain_augment(model: EdgeREP, feats: list[torch.Tensor], present: torch.Tensor, gain_db: float,
-                 rng: np.random.Generator) -> list[torch.Tensor]:
-    """Features as if each present modality's sensor gain were off by up to +-gain_db: a gain scales
-    band power, i.e. shifts every log band by the same amount before the front-end's normalisation."""
-    out = []
-    for m, f in enumerate(feats):
-        shift = torch.from_numpy(rng.uniform(-gain_db, gain_db, f.shape[0]).astype(np.float32)).to(f.device)
-        shift = shift * math.log(10) / 10
-        std = getattr(model.frontend, f"std{m}")
-        per_feat = (1.0 / std).repeat(f.shape[-1] // std.numel())
-        out.append(f + (shift * present[:, m])[:, None, None] * per_feat)
-    return out
-
-
-# ---- distributed helpers ------------------------------------------------------------------------
-
-def dist_info() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def _gpu_per_rank() -> bool:
-    """True when CUDA is available with a GPU for every local process (torchrun's LOCAL_WORLD_SIZE)."""
-    return torch.cuda.is_available() and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) <= torch.cuda.device_count()
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: this rank's GPU when there is one per local process, else the CPU."""
-    if name == "auto":
-        if not _gpu_per_rank():
-            return torch.device("cpu")
-        name = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise EdgeRepError(f"device '{name}': use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise EdgeRepError(f"device '{name}': this torch build sees no CUDA GPU; use --device cpu")
-    return dev
-
-
-def init_distributed(device: str = "auto") -> bool:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1): nccl when ranks train on GPUs."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
-        return False
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    backend = "nccl" if dev.type == "cuda" else "gloo"
-    torch.distributed.init_process_group(backend=backend)
-    return True
 
 
 class _Step(nn.Module):
@@ -314,13 +177,6 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
     model.set_trainable("all")
     model.to("cpu")
     return last
-
-
-def to_device(prep: Prepared, dev: torch.device) -> Prepared:
-    """The features on ``dev`` (the index arrays stay numpy)."""
-    if dev.type == "cpu":
-        return prep
-    return replace(prep, feats=[f.to(dev) for f in prep.feats], zero_feats=[z.to(dev) for z in prep.zero_feats])
 
 
 @torch.no_grad()

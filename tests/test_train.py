@@ -17,7 +17,8 @@ from edge_rep.dataset import window_arrays, write_dataset
 from edge_rep.errors import EdgeRepError
 from edge_rep.model import ModelConfig
 from edge_rep.model import EdgeREP
-from edge_rep.train import TrainConfig, earlier_window, gain_augment, simulate_missing, train_adapter, train_backbone
+from edge_rep.features import earlier_window, gain_augment, simulate_missing
+from edge_rep.train import TrainConfig, train_adapter, train_backbone
 from tiny_data import TINY, tiny_recordings
 
 CFG = ModelConfig(width=16, n_layer=2, n_head=2, buffer_tokens=2, rep_layer=1, dropout=0.0)

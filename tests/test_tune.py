@@ -12,7 +12,8 @@ from edge_rep.checkpoint import save_model
 from edge_rep.dataset import load_dataset, window_arrays, write_dataset
 from edge_rep.errors import EdgeRepError
 from edge_rep.model import ModelConfig
-from edge_rep.train import TrainConfig, resolve_device, train_backbone
+from edge_rep.distributed import resolve_device
+from edge_rep.train import TrainConfig, train_backbone
 from tiny_data import TINY, tiny_recordings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -36,7 +36,8 @@ def run(args) -> int:
     from ..evaluate import EVALUATION, evaluate
     from ..model import ModelConfig
     from ..outpaths import claim, staged_folder
-    from ..train import TrainConfig, resolve_device
+    from ..distributed import resolve_device
+    from ..train import TrainConfig
 
     if args.threads:
         import torch

@@ -42,7 +42,8 @@ def run(args) -> int:
 
     from ..errors import EdgeRepError
     from ..model import ModelConfig
-    from ..train import METHODS, TrainConfig, resolve_device, run_training
+    from ..distributed import resolve_device
+    from ..train import METHODS, TrainConfig, run_training
 
     if args.method not in METHODS:
         raise EdgeRepError(f"--method {args.method}: use one of {', '.join(METHODS)}")
