@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from .errors import EdgeRepError
+from .features import Prepared, earlier_window, prepare, simulate_missing
 from .model import EdgeREP, ModelConfig
 from .outpaths import OutputKind, json_file_has
-from .features import Prepared, batch_feats, earlier_window, prepare, simulate_missing
+from .scoring import predict, score
 from .train import TrainConfig, train_adapter, train_backbone
 
 EVAL_METHODS = ("zerofill", "mask", "finetune", "map", "rep")
@@ -46,42 +47,6 @@ ABLATIONS: dict[str, dict] = {
 }
 
 
-def macro_f1(y: np.ndarray, pred: np.ndarray, k: int) -> float:
-    cm = confusion(y, pred, k)
-    tp = np.diag(cm).astype(float)
-    denom = cm.sum(0) + cm.sum(1)
-    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), np.nan)
-    return float(np.nanmean(f1[cm.sum(1) > 0])) if (cm.sum(1) > 0).any() else 0.0
-
-
-def confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
-    cm = np.zeros((k, k), np.int64)
-    np.add.at(cm, (y, pred), 1)
-    return cm
-
-
-@torch.no_grad()
-def predict(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tensor, method: str,
-            replay: torch.Tensor | None = None, buffers_in: torch.Tensor | None = None,
-            batch: int = 512) -> tuple[np.ndarray, torch.Tensor]:
-    """Predicted classes and buffers_out for windows ``idx`` under ``present`` as ``method`` sees them."""
-    model.eval()
-    M, L, D = model.n_mod, model.cfg.buffer_tokens, model.cfg.width
-    preds, bufs = [], []
-    for i in range(0, len(idx), batch):
-        sl = slice(i, i + batch)
-        p = present[sl]
-        B = len(p)
-        feats = batch_feats(prep, idx[sl], p)
-        seen = torch.ones_like(p) if method == "zerofill" else p   # zero-fill: the backbone is not told
-        r = replay[sl] if replay is not None else torch.zeros(B, M)
-        b = buffers_in[sl] if buffers_in is not None else torch.zeros(B, M, L, D)
-        logits, buf, _ = model.forward_features(feats, seen, r, b, adapt=method in ("rep", "map"))
-        preds.append(logits.argmax(1).numpy())
-        bufs.append(buf)
-    return (np.concatenate(preds) if preds else np.zeros(0, np.int64)), (torch.cat(bufs) if bufs else torch.zeros(0))
-
-
 def test_presence(prep: Prepared, eta: float, missing: str, modalities: tuple[str, ...], seed: int) -> torch.Tensor:
     rng = np.random.default_rng([seed, 999, int(round(eta * 100)), (modalities + ("both",)).index(missing)])
     sim = torch.from_numpy(simulate_missing(len(prep), eta, missing, modalities, rng))
@@ -90,17 +55,6 @@ def test_presence(prep: Prepared, eta: float, missing: str, modalities: tuple[st
     none = p.sum(1) == 0
     p[none] = rec[none]
     return p
-
-
-def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) -> dict:
-    idx = np.flatnonzero(prep.y >= 0)
-    pred, _ = predict(model, prep, idx, present[idx], method)
-    y = prep.y[idx]
-    k = len(model.profile.classes)
-    every = np.full(len(prep), -1, np.int64)   # per window of prep (-1: unlabelled), for later comparisons
-    every[idx] = pred
-    return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "macro_f1": macro_f1(y, pred, k),
-            "confusion": confusion(y, pred, k).tolist(), "pred": every}
 
 
 def train_and_score(backbone: EdgeREP, train_prep: Prepared, test_prep: Prepared, present: torch.Tensor,

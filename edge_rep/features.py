@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import EdgeRepError
+from .frontend import LEVEL_UNIT
 from .model import EdgeREP
 
 
@@ -105,15 +106,25 @@ def batch_feats(prep: Prepared, idx: np.ndarray, present: torch.Tensor) -> list[
 
 def gain_augment(model: EdgeREP, feats: list[torch.Tensor], present: torch.Tensor, gain_db: float,
                  rng: np.random.Generator) -> list[torch.Tensor]:
-    """Features as if each present modality's sensor gain were off by up to +-gain_db: a gain scales
-    band power, i.e. shifts every log band by the same amount before the front-end's normalisation."""
+    """Features as if each present modality's sensor gain were off by a random +-gain_db (uniform in dB;
+    sites differ, and scales are set wrong in the field). A gain scales every band power equally: with
+    level normalisation only the level feature moves (by the gain in its 20 dB units); without it, every
+    log band shifts by the same amount before the front-end's normalisation (``shift / band std``)."""
     out = []
     for m, f in enumerate(feats):
-        shift = torch.from_numpy(rng.uniform(-gain_db, gain_db, f.shape[0]).astype(np.float32)).to(f.device)
-        shift = shift * math.log(10) / 10
+        p = model.frontend.plans[m]
+        gain = torch.from_numpy(rng.uniform(-gain_db, gain_db, f.shape[0]).astype(np.float32)).to(f.device)
+        shift = gain * math.log(10) / 10 * present[:, m]             # ln of the power ratio, present only
+        if p.level_norm:
+            if p.level_feature:
+                lev = torch.zeros(f.shape[-1], device=f.device)
+                lev[-p.channels:] = 1.0 / LEVEL_UNIT
+                f = f + shift[:, None, None] * lev
+            out.append(f)
+            continue
         std = getattr(model.frontend, f"std{m}")
         per_feat = (1.0 / std).repeat(f.shape[-1] // std.numel())
-        out.append(f + (shift * present[:, m])[:, None, None] * per_feat)
+        out.append(f + shift[:, None, None] * per_feat)
     return out
 
 

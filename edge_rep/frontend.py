@@ -5,6 +5,16 @@ exported ONNX/TensorRT graph takes raw windows and nobody can feed it differentl
 Per modality: NaN/inf -> 0, divide by a fixed input scale, cut each interval into frames, remove each
 frame's mean, Hann window, DFT as one fixed real matmul, power, pool bins into log-spaced bands
 (fixed matrix), log, normalise each band by the mean/std measured on training data.
+
+Level normalisation (``level_norm``, the default since the model of issue 11): a sensor's gain is never
+known to better than a few dB in the field, and a wrong scale is the commonest deployment error. So
+each band power is divided by the window's mean band power (per channel) before the log: a gain error
+multiplies every power by the same factor and cancels exactly; what is left is the spectral shape and
+its course over the window's intervals. The floor that keeps the log finite is relative too
+(``REL_EPS`` x the window's power), so quiet windows stay gain-invariant. The window's absolute level
+(its mean band power, in dB re the modality's unit after the input scale) can be kept as one more
+feature per channel (``level_feature``): normalised to 20 dB units around the training data's level and
+bounded in the model (``LEVEL_BOUND``), so a 60 dB scale error cannot push it anywhere training did not go.
 No torch.stft and no data-dependent branches: every op maps to plain ONNX/TensorRT layers.
 """
 
@@ -19,7 +29,11 @@ import torch.nn as nn
 from .errors import EdgeRepError
 from .profiles import Profile
 
-EPS = 1e-6  # power floor after input scaling (signals are ~1 after `scale`)
+EPS = 1e-6  # power floor after input scaling (signals are ~1 after `scale`), without level_norm
+REL_EPS = 1e-6   # level_norm: power floor relative to the window's mean band power (-60 dB)
+TINY = 1e-12     # keeps log() finite for an all-zero (dropped) window: -120 dB re the training level
+LEVEL_UNIT = 2 * 2.302585092994046   # the level feature counts 20 dB steps (ln of power: 20 dB = 2 ln 10)
+LEVEL_BOUND = 3.0                    # the model clamps the level feature to +-3 steps (+-60 dB)
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,8 @@ class ModalityPlan:
     frame_len: int    # samples per frame
     bands: int        # log-spaced bands per frame
     pool: bool = False  # average the frames' band powers over each interval (Welch) before the log
+    level_norm: bool = False     # band powers relative to the window's mean band power (gain-invariant)
+    level_feature: bool = False  # plus the window's level per channel as the last `channels` features
 
     @property
     def bins(self) -> int:
@@ -41,12 +57,12 @@ class ModalityPlan:
 
     @property
     def feat_dim(self) -> int:
-        """Features of one interval token: channels x frames (1 when pooled) x bands."""
-        return self.channels * (1 if self.pool else self.frames) * self.bands
+        """Features of one interval token: channels x frames (1 when pooled) x bands (+ channels levels)."""
+        return self.channels * (1 if self.pool else self.frames) * self.bands + (self.channels if self.level_feature else 0)
 
 
 def plan(profile: Profile, frame_s: float = 0.1, max_bands: int = 32, min_frame: int = 16,
-         pool: bool = False) -> list[ModalityPlan]:
+         pool: bool = False, level_norm: bool = False, level_feature: bool = False) -> list[ModalityPlan]:
     """Frames of about ``frame_s`` seconds (at least ``min_frame`` samples) tiling each interval."""
     out = []
     for m in profile.modalities:
@@ -57,7 +73,8 @@ def plan(profile: Profile, frame_s: float = 0.1, max_bands: int = 32, min_frame:
         frames = int(max(1, min(round(n / (frame_s * m.sample_rate)), n // min_frame)))
         frame_len = n // frames
         bands = min(max_bands, frame_len // 2 + 1)
-        out.append(ModalityPlan(m.name, m.channels, m.sample_rate, profile.intervals, frames, frame_len, bands, pool))
+        out.append(ModalityPlan(m.name, m.channels, m.sample_rate, profile.intervals, frames, frame_len, bands, pool,
+                                level_norm, level_feature and level_norm))
     return out
 
 
@@ -98,6 +115,8 @@ class Frontend(nn.Module):
             self.register_buffer(f"scale{i}", torch.ones(p.channels, 1))      # input RMS of training data
             self.register_buffer(f"mean{i}", torch.zeros(p.bands))           # log band energy statistics
             self.register_buffer(f"std{i}", torch.ones(p.bands))
+            if p.level_feature:
+                self.register_buffer(f"level{i}", torch.zeros(p.channels))    # mean training level (ln power)
 
     def one(self, i: int, x: torch.Tensor) -> torch.Tensor:
         p = self.plans[i]
@@ -111,10 +130,18 @@ class Frontend(nn.Module):
         power = power @ getattr(self, f"bands{i}")
         if p.pool:
             power = power.reshape(B, p.channels, p.intervals, p.frames, p.bands).mean(dim=3)
-        e = torch.log(power + EPS)
+        if p.level_norm:
+            w = power.mean(dim=(-2, -1), keepdim=True)                # [B, C, 1, 1] window level
+            # clamp_min, not "+ TINY": torch.onnx's optimiser drops the addition of so small a constant
+            e = torch.log((power + REL_EPS * w).clamp_min(TINY)) - torch.log(w.clamp_min(TINY))
+        else:
+            e = torch.log(power + EPS)
         e = (e - getattr(self, f"mean{i}")) / getattr(self, f"std{i}")
-        e = e.reshape(B, p.channels, p.intervals, -1).transpose(1, 2)
-        return e.reshape(B, p.intervals, p.feat_dim)
+        e = e.reshape(B, p.channels, p.intervals, -1).transpose(1, 2).reshape(B, p.intervals, -1)
+        if p.level_feature:   # unbounded here (linear in the log gain); the model bounds it
+            lev = (torch.log(w[:, :, 0, 0].clamp_min(TINY)) - getattr(self, f"level{i}")) / LEVEL_UNIT   # [B, C]
+            e = torch.cat([e, lev[:, None, :].expand(B, p.intervals, p.channels)], dim=2)
+        return e
 
     def forward(self, *xs: torch.Tensor) -> list[torch.Tensor]:
         return [self.one(i, x) for i, x in enumerate(xs)]
@@ -135,9 +162,17 @@ class Frontend(nn.Module):
             getattr(self, f"scale{i}").copy_(torch.from_numpy(rms.astype(np.float32))[:, None])
             getattr(self, f"mean{i}").zero_()
             getattr(self, f"std{i}").fill_(1.0)
-            e = self.one(i, torch.from_numpy(xi)).reshape(-1, p.bands)
-            getattr(self, f"mean{i}").copy_(e.mean(0))
-            getattr(self, f"std{i}").copy_(e.std(0).clamp_min(1e-3))
+            if p.level_feature:
+                getattr(self, f"level{i}").zero_()
+            e = self.one(i, torch.from_numpy(xi))
+            n_lev = p.channels if p.level_feature else 0
+            bands = e[..., :e.shape[-1] - n_lev].reshape(-1, p.bands)
+            getattr(self, f"mean{i}").copy_(bands.mean(0))
+            getattr(self, f"std{i}").copy_(bands.std(0).clamp_min(1e-3))
+            if p.level_feature:                          # the level's median, in ln power after the scale
+                lev = e[:, 0, -n_lev:] * LEVEL_UNIT
+                getattr(self, f"level{i}").copy_(lev.median(dim=0).values)
 
     def describe(self) -> dict:
-        return {"kind": "hann-dft-logbands", "eps": EPS, "modalities": [asdict(p) for p in self.plans]}
+        return {"kind": "hann-dft-logbands", "eps": EPS, "rel_eps": REL_EPS, "level_unit": LEVEL_UNIT,
+                "level_bound": LEVEL_BOUND, "modalities": [asdict(p) for p in self.plans]}

@@ -33,13 +33,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import EdgeRepError
-from .frontend import Frontend, plan
+from .frontend import LEVEL_BOUND, Frontend, plan
 from .profiles import Profile
 
 NEG = -1e4  # additive attention bias for hidden keys (finite so fp16 engines stay finite)
 INIT_MODES = ("dynamic", "random", "zero")
 # fields added after the first models were saved: a sidecar without them means these values
-LEGACY_FIELDS = {"frame_pool": False, "readout": "cls"}
+LEGACY_FIELDS = {"frame_pool": False, "readout": "cls", "level_norm": False, "level_feature": False}
 
 
 @dataclass
@@ -48,6 +48,8 @@ class ModelConfig:
     frame_s: float = 0.1        # target frame length in seconds (10 Hz bins; see docs/model.md)
     max_bands: int = 32         # log bands per frame (fewer when the frame has fewer DFT bins)
     frame_pool: bool = False    # average band powers over each interval's frames before the log
+    level_norm: bool = True     # band powers relative to the window's level: exact sensor-gain invariance
+    level_feature: bool = True  # plus the window's absolute level per channel, bounded (see frontend.py)
     # backbone
     width: int = 64             # D
     n_layer: int = 4
@@ -175,7 +177,8 @@ class EdgeREP(nn.Module):
         self.modalities = profile.modality_names
         M, D, L, I = len(self.modalities), cfg.width, cfg.buffer_tokens, profile.intervals
         self.n_mod, self.n_int = M, I
-        self.frontend = Frontend(plan(profile, cfg.frame_s, cfg.max_bands, pool=cfg.frame_pool))
+        self.frontend = Frontend(plan(profile, cfg.frame_s, cfg.max_bands, pool=cfg.frame_pool,
+                                      level_norm=cfg.level_norm, level_feature=cfg.level_feature))
         # backbone
         self.tok_proj = nn.ModuleList(nn.Linear(p.feat_dim, D) for p in self.frontend.plans)
         self.mod_emb = nn.Parameter(torch.randn(M, D) * 0.02)
@@ -254,6 +257,9 @@ class EdgeREP(nn.Module):
         B = present.shape[0]
         toks = [self.cls.expand(B, 1, -1)]
         for m, f in enumerate(feats):
+            p = self.frontend.plans[m]
+            if p.level_feature:      # bound the level: a far-off sensor scale saturates instead of extrapolating
+                f = torch.cat([f[..., :-p.channels], f[..., -p.channels:].clamp(-LEVEL_BOUND, LEVEL_BOUND)], dim=-1)
             toks.append(self.tok_proj[m](f) + self.mod_emb[m] + self.pos_emb)
         x = self.drop(torch.cat(toks, dim=1))
         hidden = (1 - present).repeat_interleave(self.n_int, dim=1)

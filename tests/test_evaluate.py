@@ -7,7 +7,8 @@ import pytest
 
 from edge_rep.cli import main
 from edge_rep.dataset import window_arrays, write_dataset
-from edge_rep.evaluate import confusion, evaluate, macro_f1
+from edge_rep.evaluate import evaluate
+from edge_rep.metrics import confusion, macro_f1
 from edge_rep.model import ModelConfig
 from edge_rep.train import TrainConfig
 from tiny_data import TINY, tiny_recordings

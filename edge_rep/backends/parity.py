@@ -74,8 +74,9 @@ def compare(meta: ModelMeta, reference: RunFn, candidate: RunFn, tol: float = 1e
         rows.append({"scenario": label,
                      "probs_max_abs": float(np.max(np.abs(p_got - p_ref))),
                      "buffers_max_rel": float(np.max(np.abs(got[OUTPUT_BUFFERS] - b_ref)) / max(1.0, float(np.max(np.abs(b_ref)))))})
-    worst = max(rows, key=lambda r: r["probs_max_abs"])
     bad = [r for r in rows if not np.isfinite(r["probs_max_abs"]) or r["probs_max_abs"] > tol]
+    # NaN first (max() over NaNs picks at random), then the largest difference
+    worst = max(bad or rows, key=lambda r: (not np.isfinite(r["probs_max_abs"]), np.nan_to_num(r["probs_max_abs"])))
     worst_buf = max(rows, key=lambda r: r["buffers_max_rel"])
     if not bad and not worst_buf["buffers_max_rel"] <= 10 * tol:
         raise EdgeRepError(f"{what}: cached buffers differ from the reference by {worst_buf['buffers_max_rel']:.3g} "

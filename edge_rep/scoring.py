@@ -1,0 +1,44 @@
+"""A model's predictions on prepared front-end features (edge_rep/features.py) under a presence pattern,
+and their figures: what training reports on the validation split and ``evaluate`` on the test split."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .features import Prepared, batch_feats
+from .metrics import confusion, macro_f1
+from .model import EdgeREP
+
+
+@torch.no_grad()
+def predict(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tensor, method: str,
+            replay: torch.Tensor | None = None, buffers_in: torch.Tensor | None = None,
+            batch: int = 512) -> tuple[np.ndarray, torch.Tensor]:
+    """Predicted classes and buffers_out for windows ``idx`` under ``present`` as ``method`` sees them."""
+    model.eval()
+    M, L, D = model.n_mod, model.cfg.buffer_tokens, model.cfg.width
+    preds, bufs = [], []
+    for i in range(0, len(idx), batch):
+        sl = slice(i, i + batch)
+        p = present[sl]
+        B = len(p)
+        feats = batch_feats(prep, idx[sl], p)
+        seen = torch.ones_like(p) if method == "zerofill" else p   # zero-fill: the backbone is not told
+        r = replay[sl] if replay is not None else torch.zeros(B, M)
+        b = buffers_in[sl] if buffers_in is not None else torch.zeros(B, M, L, D)
+        logits, buf, _ = model.forward_features(feats, seen, r, b, adapt=method in ("rep", "map"))
+        preds.append(logits.argmax(1).numpy())
+        bufs.append(buf)
+    return (np.concatenate(preds) if preds else np.zeros(0, np.int64)), (torch.cat(bufs) if bufs else torch.zeros(0))
+
+
+def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) -> dict:
+    idx = np.flatnonzero(prep.y >= 0)
+    pred, _ = predict(model, prep, idx, present[idx], method)
+    y = prep.y[idx]
+    k = len(model.profile.classes)
+    every = np.full(len(prep), -1, np.int64)   # per window of prep (-1: unlabelled), for later comparisons
+    every[idx] = pred
+    return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "macro_f1": macro_f1(y, pred, k),
+            "confusion": confusion(y, pred, k).tolist(), "pred": every}
