@@ -1,6 +1,6 @@
 """Serial ports: opening with clear errors, and a reader that survives unplugging.
 
-    ser = open_port("/dev/ttyUSB0", 921600)          # EdgeRepError one-liner if missing, busy or forbidden
+    ser = open_port("/dev/ttyUSB0", 921600)          # BridgeError one-liner if missing, busy or forbidden
     reader = PortReader("/dev/ttyUSB0", on_bytes=lambda data, host_time: ..., on_state=print)
     reader.start(); ...; reader.stop()
 
@@ -20,7 +20,7 @@ from typing import Callable
 
 import serial
 
-from edge_rep.errors import EdgeRepError
+from .errors import BridgeError
 
 DEFAULT_BAUDRATE = 921600
 
@@ -33,15 +33,15 @@ def open_port(path: str, baudrate: int = DEFAULT_BAUDRATE, timeout: float = 0.1)
         code = getattr(e, "errno", None)
         text = str(e)
         if code == errno.ENOENT or "No such file" in text:
-            raise EdgeRepError(f"port {path}: not found; is the board plugged in? (see ls /dev/serial/by-id)") from None
+            raise BridgeError(f"port {path}: not found; is the board plugged in? (see ls /dev/serial/by-id)") from None
         if code == errno.EACCES or "Permission denied" in text:
-            raise EdgeRepError(f"port {path}: permission denied; add your user to the dialout group "
-                               f"(sudo usermod -aG dialout $USER) and log in again") from None
+            raise BridgeError(f"port {path}: permission denied; add your user to the dialout group "
+                              f"(sudo usermod -aG dialout $USER) and log in again") from None
         if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text:
-            raise EdgeRepError(f"port {path}: busy, another program has it open; stop it (fuser {path})") from None
+            raise BridgeError(f"port {path}: busy, another program has it open; stop it (fuser {path})") from None
         if code == errno.ENOTTY or "Inappropriate ioctl" in text:
-            raise EdgeRepError(f"port {path}: not a serial device; give the board's tty") from None
-        raise EdgeRepError(f"port {path}: cannot open it ({text}); check the device") from None
+            raise BridgeError(f"port {path}: not a serial device; give the board's tty") from None
+        raise BridgeError(f"port {path}: cannot open it ({text}); check the device") from None
 
 
 class PortReader(threading.Thread):
@@ -75,7 +75,7 @@ class PortReader(threading.Thread):
         while not self._halt.is_set():
             try:
                 self._ser = open_port(self.path, self.baudrate)
-            except EdgeRepError as e:
+            except BridgeError as e:
                 if str(e) != last_error:            # say it once, not every retry
                     self.on_state(f"waiting: {e}")
                     last_error = str(e)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from edge_rep.errors import EdgeRepError
+from firmware_bridge.errors import BridgeError
 from firmware_bridge.port import PortReader, open_port
-from firmware_bridge.simulator import PtyLink
+from firmware_bridge.pty import PtyLink
 
 
 def wait_for(cond, timeout=5.0):
@@ -22,7 +22,7 @@ def wait_for(cond, timeout=5.0):
 
 
 def test_missing_port_is_a_one_line_error(tmp_path):
-    with pytest.raises(EdgeRepError, match=r"not found; is the board plugged in") as e:
+    with pytest.raises(BridgeError, match=r"not found; is the board plugged in") as e:
         open_port(str(tmp_path / "ttyNOPE"))
     assert "\n" not in str(e.value)
 
@@ -31,7 +31,7 @@ def test_second_opener_is_refused_as_busy():
     link = PtyLink()
     try:
         first = open_port(link.path)
-        with pytest.raises(EdgeRepError, match="busy, another program"):
+        with pytest.raises(BridgeError, match="busy, another program"):
             open_port(link.path)
         first.close()
         open_port(link.path).close()        # free again once the first one let go
@@ -47,7 +47,7 @@ def test_permission_denied_names_the_dialout_group():
         if root:
             os.seteuid(65534)          # act as an outsider: root would bypass the permission check
         try:
-            with pytest.raises(EdgeRepError, match="permission denied; add your user to the dialout group"):
+            with pytest.raises(BridgeError, match="permission denied; add your user to the dialout group"):
                 open_port(link.path)
         finally:
             if root:

@@ -12,10 +12,11 @@ import pytest
 
 from edge_rep.errors import EdgeRepError
 from edge_rep.recording import Channels, Recording
+from edge_rep.simulator import DEFAULT_FORMATS, Scenario, Simulator, run_realtime
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import Decoder
 from firmware_bridge.port import PortReader
-from firmware_bridge.simulator import DEFAULT_FORMATS, PtyLink, Scenario, Simulator, run_realtime
+from firmware_bridge.pty import PtyLink
 
 ROOT = Path(__file__).resolve().parents[1]
 

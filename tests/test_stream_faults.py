@@ -3,9 +3,9 @@
 import pytest
 
 from edge_rep.profiles import MOD
+from edge_rep.simulator import Scenario, Simulator
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.health import HealthEvent
-from firmware_bridge.simulator import Scenario, Simulator
 
 SECONDS = 9.0
 

@@ -11,11 +11,12 @@ import pytest
 
 from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
+from edge_rep.log_conversion import read_labels, to_recording
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.daemon import replay_records
 from edge_rep.stream.health import HealthEvent, Thresholds
 from edge_rep.stream.records import without_host_fields
-from firmware_bridge.sensorlog import messages, read_labels, read_log, to_recording
+from firmware_bridge.sensorlog import messages, read_log
 from test_stream_support import onnx_model_path
 
 LOGS = Path(__file__).parent / "data" / "logs"
