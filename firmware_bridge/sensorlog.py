@@ -6,7 +6,7 @@
     for host_time, msg in messages(log):     # decoded exactly as the host decoded them live
         ...
 
-Feeding ``log.records`` to ``decoder_for(log)`` reproduces exactly what the host saw. A log is
+Feeding ``log.records`` to ``decoder_for(log.header)`` reproduces exactly what the host saw. A log is
 append-only; after a power cut it reads up to its last complete record (``tail_bytes`` says how much
 was torn off). Labels may sit beside the log in ``<log>.labels.json``; ``edge_rep.log_conversion``
 reads them and turns a log into a recording (samples in physical units on the log's timeline).
@@ -158,12 +158,15 @@ def csv_header(channels, separator: str = "auto") -> dict:
     return {"csv": {"separator": separator, "channels": [{k: getattr(c, k) for k in keys} for c in channels]}}
 
 
-def decoder_for(log: SensorLog):
-    """The decoder the log's link needs: ``codec.Decoder`` for binary frames, ``CsvDecoder`` for CSV lines."""
-    if log.header.input == "csv":
-        csv = log.header.extra.get("csv")
+def decoder_for(header: LogHeader, where: str = "link"):
+    """The decoder a link's bytes need, from the link's description: ``codec.Decoder`` for binary frames
+    (``input`` "binary"), ``CsvDecoder`` for CSV lines (``input`` "csv", the channel map of ``csv_header``
+    in ``extra``). Live streaming and log playback both build their decoder here, so they decode alike.
+    ``where`` names the link in errors (e.g. "log run.edgelog"); BridgeError if a CSV map is missing."""
+    if header.input == "csv":
+        csv = header.extra.get("csv")
         if not csv:
-            raise BridgeError(f"log {log.path}: CSV input without its channel map in the header; record it with "
+            raise BridgeError(f"{where}: CSV input without its channel map in the header; record it with "
                               f"'edge-rep record --format csv --config edge-rep.toml'")
         return CsvDecoder([SimpleNamespace(**c) for c in csv["channels"]], csv.get("separator", "auto"))
     return Decoder()
@@ -171,7 +174,7 @@ def decoder_for(log: SensorLog):
 
 def messages(log: SensorLog, decoder=None) -> Iterator[tuple[float, Message]]:
     """(host time, message) for every frame in the log, decoded exactly as the host did live."""
-    dec = decoder or decoder_for(log)
+    dec = decoder or decoder_for(log.header, f"log {log.path}")
     for t, chunk in log.records:
         for m in dec.feed(chunk):
             yield t, m

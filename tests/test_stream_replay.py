@@ -162,7 +162,7 @@ def test_replay_is_deterministic_and_chunking_does_not_matter(backend):
             out += asm.feed(c)
         out += asm.finish()
         return [(o.boot, o.index, o.present, o.coverage, o.health) if isinstance(o, WindowJob) else
-                (o.channel, o.board_time, o.new) if isinstance(o, HealthEvent) else o["event"] for o in out]
+                (o.channel, o.board_time, o.new) if isinstance(o, HealthEvent) else o.event for o in out]
 
     rng = random.Random(0)
     cuts = sorted(rng.sample(range(1, len(data)), 300))
