@@ -37,7 +37,7 @@ def _throughput(stream: bytes, chunk: int, min_s: float, repeats: int) -> tuple[
 
 def run(quick: bool) -> list[dict]:
     from edge_rep.profiles import DEFAULT_PROFILE
-    from firmware_bridge.simulator import Scenario, Simulator
+    from edge_rep.simulator import Scenario, Simulator
 
     seconds = 5.0 if quick else 20.0
     min_s, repeats = (0.1, 3) if quick else (0.3, 7)

@@ -50,7 +50,7 @@ print(json.dumps({{"wall": wall, "windows": len(ws), "backend_s": sum(r["backend
 
 def _make_log(path: Path, seconds: float) -> float:
     from edge_rep.profiles import DEFAULT_PROFILE
-    from firmware_bridge.simulator import Scenario, Simulator, write_log
+    from edge_rep.simulator import Scenario, Simulator, write_log
     sim = Simulator.synthetic(DEFAULT_PROFILE, seconds, 3, Scenario.parse([f"drop:acoustic@{seconds / 3:.0f}-"
                                                                            f"{2 * seconds / 3:.0f}"]))
     write_log(sim, path)
@@ -102,7 +102,8 @@ def _status_kb(pid: int, key: str) -> int:
 
 def bench_live(tmp: Path, seconds: float, model: str) -> list[dict]:
     from edge_rep.profiles import DEFAULT_PROFILE
-    from firmware_bridge.simulator import PtyLink, Simulator, run_realtime
+    from edge_rep.simulator import Simulator, run_realtime
+    from firmware_bridge.pty import PtyLink
 
     sim = Simulator.synthetic(DEFAULT_PROFILE, seconds + 4, 4)   # outlasts the measurement (first window + seconds)
     link = PtyLink(tmp / "board")

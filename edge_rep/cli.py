@@ -9,8 +9,9 @@ Each subcommand lives in its own module under ``edge_rep/commands/`` and defines
     add_arguments(p)     argparse set-up (must import nothing heavy)
     run(args) -> int     the work (imports its heavy dependencies inside)
 
-Errors: an ``EdgeRepError`` becomes one line on stderr and its exit code (2); anything else becomes a
-one-line internal error (exit 1) unless ``--debug`` asks for the traceback.
+Errors: an ``EdgeRepError`` (or firmware_bridge's ``BridgeError``, the link layer's own) becomes one line
+on stderr and its exit code (2); anything else becomes a one-line internal error (exit 1) unless
+``--debug`` asks for the traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import argparse
 import importlib
 import pkgutil
 import sys
+
+from firmware_bridge.errors import BridgeError
 
 from . import __version__, commands
 from .errors import EdgeRepError
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except EdgeRepError as e:
+    except (EdgeRepError, BridgeError) as e:
         print(f"edge-rep: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

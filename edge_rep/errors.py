@@ -1,4 +1,8 @@
-"""The one exception type a user sees: a message that names the thing and what to do."""
+"""The one exception type a user sees: a message that names the thing and what to do.
+
+firmware_bridge, the lower layer, raises its own ``firmware_bridge.errors.BridgeError`` (it never
+imports edge_rep); the command line prints both alike: one line, exit code 2.
+"""
 
 
 class EdgeRepError(Exception):

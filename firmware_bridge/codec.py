@@ -20,8 +20,7 @@ import numpy as np
 from cobs import cobs
 from crc32c import crc32c
 
-from edge_rep.errors import EdgeRepError
-
+from .errors import BridgeError
 from .protocol import (
     BLOCK_HEADER_SIZE,
     CRC_SIZE,
@@ -66,18 +65,18 @@ _WIRE_DTYPE = {FMT_INT16: np.dtype("<i2"), FMT_INT32: np.dtype("<i4"), FMT_FLOAT
 def _str8(s: str) -> bytes:
     b = s.encode("utf-8")
     if len(b) > 255:
-        raise EdgeRepError(f"protocol string '{s[:20]}...' is {len(b)} bytes; the limit is 255")
+        raise BridgeError(f"protocol string '{s[:20]}...' is {len(b)} bytes; the limit is 255")
     return bytes([len(b)]) + b
 
 
 def _pack_samples(fmt: int, samples: np.ndarray) -> bytes:
     if fmt not in SAMPLE_FORMATS:
-        raise EdgeRepError(f"sample format {fmt} is unknown; use one of {sorted(SAMPLE_FORMATS)}")
+        raise BridgeError(f"sample format {fmt} is unknown; use one of {sorted(SAMPLE_FORMATS)}")
     if fmt == FMT_FLOAT32:
         return np.asarray(samples, dtype="<f4").tobytes()
     v = np.asarray(samples)
     if v.size and (v.min() < -FULL_SCALE[fmt] - 1 or v.max() > FULL_SCALE[fmt]):
-        raise EdgeRepError(f"samples out of range for {SAMPLE_FORMATS[fmt][0]}; clip them to full scale first")
+        raise BridgeError(f"samples out of range for {SAMPLE_FORMATS[fmt][0]}; clip them to full scale first")
     if fmt == FMT_INT24:   # little-endian two's complement, 3 bytes: the low 3 bytes of an int32
         return v.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
     return v.astype(_WIRE_DTYPE[fmt]).tobytes()
@@ -86,7 +85,7 @@ def _pack_samples(fmt: int, samples: np.ndarray) -> bytes:
 def _payload(msg: Message) -> bytes:
     if isinstance(msg, Data):
         if len(msg.blocks) > 255:
-            raise EdgeRepError("a DATA frame holds at most 255 sample blocks")
+            raise BridgeError("a DATA frame holds at most 255 sample blocks")
         parts = [_U8.pack(len(msg.blocks))]
         for b in msg.blocks:
             n = int(np.asarray(b.samples).size)
@@ -103,7 +102,7 @@ def _payload(msg: Message) -> bytes:
     if isinstance(msg, Status):
         return _U32.pack(msg.board_flags) + _U8.pack(len(msg.channels)) + b"".join(
             _STATUS_CH.pack(ch, 0, flags) for ch, flags in sorted(msg.channels.items()))
-    raise EdgeRepError(f"cannot encode {type(msg).__name__}; expected Hello, Data, Heartbeat or Status")
+    raise BridgeError(f"cannot encode {type(msg).__name__}; expected Hello, Data, Heartbeat or Status")
 
 
 def encode(msg: Message) -> bytes:
@@ -112,10 +111,10 @@ def encode(msg: Message) -> bytes:
         raw = _HEADER.pack(VERSION_MAJOR, VERSION_MINOR, msg.TYPE, 0, msg.board_id, msg.seq, msg.timestamp_us)
         raw += _payload(msg)
     except struct.error as e:
-        raise EdgeRepError(f"{type(msg).__name__} frame: a field is out of range ({e}); check its values") from None
+        raise BridgeError(f"{type(msg).__name__} frame: a field is out of range ({e}); check its values") from None
     if len(raw) + CRC_SIZE > MAX_FRAME:
-        raise EdgeRepError(f"{type(msg).__name__} frame of {len(raw) + CRC_SIZE} bytes exceeds the {MAX_FRAME}-byte "
-                           f"maximum; send fewer samples per frame")
+        raise BridgeError(f"{type(msg).__name__} frame of {len(raw) + CRC_SIZE} bytes exceeds the {MAX_FRAME}-byte "
+                          f"maximum; send fewer samples per frame")
     raw += _CRC.pack(crc32c(raw))
     return DELIMITER + cobs.encode(raw) + DELIMITER
 

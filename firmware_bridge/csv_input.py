@@ -19,8 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edge_rep.errors import EdgeRepError
-
+from .errors import BridgeError
 from .protocol import FMT_FLOAT32, ChannelDescriptor, Data, Hello, Message, SampleBlock
 
 MAX_LINE = 1024        # bytes; a longer line is garbage (a missing newline), dropped up to the next one
@@ -38,13 +37,13 @@ class CsvStats:
 class CsvDecoder:
     def __init__(self, channels: Sequence, separator: str = "auto", board_id: int = 0):
         if not channels:
-            raise EdgeRepError("csv input: no channels configured; list the columns in [[csv.channels]]")
+            raise BridgeError("csv input: no channels configured; list the columns in [[csv.channels]]")
         rates = {float(c.sample_rate) for c in channels}
         if len(rates) != 1:
-            raise EdgeRepError(f"csv input: columns have different sample rates {sorted(rates)}; one line holds one "
-                               f"sample of every column, so give them all the board's line rate")
+            raise BridgeError(f"csv input: columns have different sample rates {sorted(rates)}; one line holds one "
+                              f"sample of every column, so give them all the board's line rate")
         if separator != "auto" and separator not in (",", ";", "\t", " "):
-            raise EdgeRepError(f"csv input: separator {separator!r} is not supported; use auto, ',', ';', tab or space")
+            raise BridgeError(f"csv input: separator {separator!r} is not supported; use auto, ',', ';', tab or space")
         self.rate = rates.pop()
         self.descriptors = [ChannelDescriptor(i, c.modality, self.rate, FMT_FLOAT32, float(c.scale), c.units,
                                               getattr(c, "name", "")) for i, c in enumerate(channels)]

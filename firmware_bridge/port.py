@@ -1,14 +1,21 @@
-"""Serial ports: opening with clear errors, and a reader that survives unplugging.
+"""Serial ports: opening with typed errors, and a reader thread that survives unplugging.
 
-    ser = open_port("/dev/ttyUSB0", 921600)          # EdgeRepError one-liner if missing, busy or forbidden
-    reader = PortReader("/dev/ttyUSB0", on_bytes=lambda data, host_time: ..., on_state=print)
+    ser = open_port("/dev/ttyUSB0", 921600)      # PortError (kind NOT_FOUND, BUSY, ...) if it cannot
+
+    class Board(PortProtocol):
+        def data_received(self, data, host_time): ...
+        def connection_lost(self, error): ...     # error.kind is DISCONNECTED; the reader reopens
+
+    reader = PortReader("/dev/ttyUSB0", Board())
     reader.start(); ...; reader.stop()
 
 ``PortReader`` is a thread (after pyserial's serial.threaded.ReaderThread) that reads whatever arrives
-and, when the device goes away (SerialException/OSError, e.g. a USB unplug), closes the port and
-reopens it with exponential back-off until it comes back or ``stop()`` is called. Opening a port can
-reset the board; its HELLO tells the decoder. ``on_state`` gets one line per change, starting with
-``connected:``, ``disconnected:`` or ``waiting:`` (the port cannot be opened yet; said once per reason).
+and hands it to a ``PortProtocol`` object. When the device goes away (SerialException/OSError, e.g. a
+USB unplug) it closes the port and reopens it with exponential back-off until it comes back or
+``stop()`` is called. Opening a port can reset the board; its HELLO tells the decoder.
+
+Every failure is a ``PortError`` whose ``kind`` (a ``PortErrorKind``) says what went wrong, so callers
+branch on the kind, never on the message; the message is the one line a user reads.
 """
 
 from __future__ import annotations
@@ -16,42 +23,96 @@ from __future__ import annotations
 import errno
 import threading
 import time
-from typing import Callable
+from enum import Enum
 
 import serial
 
-from edge_rep.errors import EdgeRepError
+from .errors import BridgeError
 
 DEFAULT_BAUDRATE = 921600
 
 
+class PortErrorKind(str, Enum):
+    NOT_FOUND = "not_found"          # no such device (unplugged, wrong path); it may appear later
+    PERMISSION = "permission"        # this user may not open it (the dialout group)
+    BUSY = "busy"                    # another program holds it (exclusive open)
+    NOT_A_TTY = "not_a_tty"          # the path is not a serial device
+    CANNOT_OPEN = "cannot_open"      # any other failure to open it
+    DISCONNECTED = "disconnected"    # it went away while open (a USB unplug)
+
+
+class PortError(BridgeError):
+    """A serial port that cannot be opened or went away. ``kind``: what happened; ``path``: the port;
+    ``cause``: the operating system's words ("" when the kind says it all)."""
+
+    def __init__(self, kind: PortErrorKind, path: str, message: str, cause: str = ""):
+        super().__init__(message)
+        self.kind, self.path, self.cause = kind, path, cause
+
+
+# errno -> (kind, what the user reads after "port PATH: ")
+_OPEN_ERRORS = {
+    errno.ENOENT: (PortErrorKind.NOT_FOUND, "not found; is the board plugged in? (see ls /dev/serial/by-id)"),
+    errno.EACCES: (PortErrorKind.PERMISSION, "permission denied; add your user to the dialout group "
+                                             "(sudo usermod -aG dialout $USER) and log in again"),
+    errno.EBUSY: (PortErrorKind.BUSY, "busy, another program has it open; stop it (fuser {path})"),
+    errno.EAGAIN: (PortErrorKind.BUSY, "busy, another program has it open; stop it (fuser {path})"),
+    errno.ENOTTY: (PortErrorKind.NOT_A_TTY, "not a serial device; give the board's tty"),
+}
+
+
+def _errno(e: BaseException) -> int | None:
+    """The OS error number behind a pyserial failure. pyserial raises its configuration errors (e.g.
+    ENOTTY from termios on a plain file) without one; the exception they wrap has it."""
+    while e is not None:
+        code = getattr(e, "errno", None)
+        if code is None and e.args and isinstance(e.args[0], int):
+            code = e.args[0]                   # termios.error(errno, text)
+        if code is not None:
+            return code
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _open_error(path: str, e: BaseException) -> PortError:
+    """The ``PortError`` for an exception raised while opening ``path``."""
+    kind, text = _OPEN_ERRORS.get(_errno(e), (PortErrorKind.CANNOT_OPEN, "cannot open it ({cause}); check the device"))
+    return PortError(kind, path, f"port {path}: " + text.format(path=path, cause=e), str(e))
+
+
 def open_port(path: str, baudrate: int = DEFAULT_BAUDRATE, timeout: float = 0.1) -> serial.Serial:
-    """Open ``path`` with exclusive access (no second reader can steal bytes)."""
+    """Open ``path`` with exclusive access (no second reader can steal bytes); ``PortError`` if it cannot."""
     try:
         return serial.Serial(path, baudrate=baudrate, timeout=timeout, exclusive=True)
     except (serial.SerialException, OSError) as e:
-        code = getattr(e, "errno", None)
-        text = str(e)
-        if code == errno.ENOENT or "No such file" in text:
-            raise EdgeRepError(f"port {path}: not found; is the board plugged in? (see ls /dev/serial/by-id)") from None
-        if code == errno.EACCES or "Permission denied" in text:
-            raise EdgeRepError(f"port {path}: permission denied; add your user to the dialout group "
-                               f"(sudo usermod -aG dialout $USER) and log in again") from None
-        if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text:
-            raise EdgeRepError(f"port {path}: busy, another program has it open; stop it (fuser {path})") from None
-        if code == errno.ENOTTY or "Inappropriate ioctl" in text:
-            raise EdgeRepError(f"port {path}: not a serial device; give the board's tty") from None
-        raise EdgeRepError(f"port {path}: cannot open it ({text}); check the device") from None
+        raise _open_error(path, e) from None
+
+
+class PortProtocol:
+    """What a ``PortReader`` tells its owner (after pyserial's serial.threaded.Protocol). Every method
+    runs on the reader thread, so it must be quick; the defaults do nothing."""
+
+    def connection_made(self, path: str) -> None:
+        """The port is open (again); bytes follow."""
+
+    def data_received(self, data: bytes, host_time: float) -> None:
+        """Bytes as read, with the host time of the read (UNIX seconds)."""
+
+    def connection_lost(self, error: PortError) -> None:
+        """The port went away while open (``error.kind`` DISCONNECTED); the reader reopens it."""
+
+    def open_failed(self, error: PortError) -> None:
+        """The port cannot be opened (yet); once per distinct error, the reader retries with back-off."""
 
 
 class PortReader(threading.Thread):
-    """Reads a port forever, reopening it after unplugs. Callbacks run on this thread."""
+    """Reads a port forever, reopening it after unplugs, feeding ``protocol`` on this thread."""
 
-    def __init__(self, path: str, on_bytes: Callable[[bytes, float], None], baudrate: int = DEFAULT_BAUDRATE,
-                 on_state: Callable[[str], None] | None = None, backoff_s: tuple[float, float] = (0.1, 2.0)):
+    def __init__(self, path: str, protocol: PortProtocol, baudrate: int = DEFAULT_BAUDRATE,
+                 backoff_s: tuple[float, float] = (0.1, 2.0)):
         super().__init__(name=f"port-reader {path}", daemon=True)
         self.path, self.baudrate = path, baudrate
-        self.on_bytes, self.on_state = on_bytes, on_state or (lambda s: None)
+        self.protocol = protocol
         self.backoff_s = backoff_s
         self.reconnects = 0
         self.connected = threading.Event()
@@ -75,25 +136,27 @@ class PortReader(threading.Thread):
         while not self._halt.is_set():
             try:
                 self._ser = open_port(self.path, self.baudrate)
-            except EdgeRepError as e:
-                if str(e) != last_error:            # say it once, not every retry
-                    self.on_state(f"waiting: {e}")
-                    last_error = str(e)
+            except PortError as e:
+                if (e.kind, e.cause) != last_error:      # say it once, not every retry
+                    self.protocol.open_failed(e)
+                    last_error = (e.kind, e.cause)
                 self._halt.wait(delay)
                 delay = min(delay * 2, self.backoff_s[1])
                 continue
             last_error, delay = None, self.backoff_s[0]
             self.connected.set()
-            self.on_state(f"connected: {self.path}")
+            self.protocol.connection_made(self.path)
             try:
                 while not self._halt.is_set():
                     data = self._ser.read(max(1, self._ser.in_waiting))
                     if data:
-                        self.on_bytes(data, time.time())
+                        self.protocol.data_received(data, time.time())
             except (serial.SerialException, OSError, TypeError) as e:   # TypeError: pyserial on a closed fd
                 if not self._halt.is_set():
                     self.reconnects += 1
-                    self.on_state(f"disconnected: {self.path} ({e}); reopening")
+                    self.protocol.connection_lost(PortError(PortErrorKind.DISCONNECTED, self.path,
+                                                            f"port {self.path}: disconnected ({e}); reopening it",
+                                                            str(e)))
             finally:
                 self.connected.clear()
                 try:

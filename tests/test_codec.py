@@ -7,8 +7,8 @@ from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_rep.errors import EdgeRepError
 from firmware_bridge.codec import Decoder, encode
+from firmware_bridge.errors import BridgeError
 from firmware_bridge.protocol import (
     FMT_FLOAT32,
     FMT_INT16,
@@ -129,11 +129,11 @@ def test_garbage_truncation_and_oversize_runs_resynchronise_with_bounded_buffer(
 
 
 def test_encoder_refuses_bad_messages():
-    with pytest.raises(EdgeRepError, match="exceeds"):
+    with pytest.raises(BridgeError, match="exceeds"):
         encode(Data(blocks=[SampleBlock(0, 0, FMT_INT16, np.zeros(3000))]))
-    with pytest.raises(EdgeRepError, match="out of range"):
+    with pytest.raises(BridgeError, match="out of range"):
         encode(Data(blocks=[SampleBlock(0, 0, FMT_INT24, np.array([2**23]))]))
-    with pytest.raises(EdgeRepError, match="out of range"):
+    with pytest.raises(BridgeError, match="out of range"):
         encode(Heartbeat(board_id=70000))
 
 

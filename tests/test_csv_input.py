@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_rep.errors import EdgeRepError
 from firmware_bridge.csv_input import MAX_LINE, CsvDecoder
+from firmware_bridge.errors import BridgeError
 from firmware_bridge.protocol import FMT_FLOAT32, Data, Hello
 
 CHANNELS = [NS(name="mic", modality="acoustic", sample_rate=500.0, scale=0.01, units="Pa"),
@@ -62,9 +62,9 @@ def test_over_long_garbage_is_bounded_and_skipped():
 
 
 def test_config_errors():
-    with pytest.raises(EdgeRepError, match="different sample rates"):
+    with pytest.raises(BridgeError, match="different sample rates"):
         CsvDecoder([CHANNELS[0], NS(name="g", modality="seismic", sample_rate=100.0, scale=1.0, units="")])
-    with pytest.raises(EdgeRepError, match="no channels"):
+    with pytest.raises(BridgeError, match="no channels"):
         CsvDecoder([])
 
 

@@ -52,7 +52,7 @@ def test_document_python_and_c_constants_agree():
 
 def test_daemon_import_path_does_not_import_torch():
     code = ("import sys\nimport firmware_bridge.codec, firmware_bridge.protocol, firmware_bridge.port, "
-            "firmware_bridge.sensorlog, firmware_bridge.csv_input, firmware_bridge.simulator\n"
+            "firmware_bridge.sensorlog, firmware_bridge.csv_input, firmware_bridge.pty\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr

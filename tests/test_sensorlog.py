@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from edge_rep.dataset import read_recording
-from edge_rep.errors import EdgeRepError
+from edge_rep.log_conversion import to_recording
+from edge_rep.testlogs import make
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import Decoder
-from firmware_bridge.make_test_logs import make
-from firmware_bridge.sensorlog import LogHeader, LogWriter, messages, read_log, to_recording
+from firmware_bridge.errors import BridgeError
+from firmware_bridge.sensorlog import LogHeader, LogWriter, messages, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "tests" / "data" / "logs"
@@ -32,7 +33,7 @@ def test_round_trip(tmp_path):
     assert log.records == [(1000.0 + i * 0.5, c) for i, c in enumerate(CHUNKS)] and log.tail_bytes == 0
     assert (log.header.port, log.header.baudrate, log.header.start_time, log.header.input) == ("/dev/ttyX", 115200,
                                                                                               1000.0, "binary")
-    with pytest.raises(EdgeRepError, match="already exists"):
+    with pytest.raises(BridgeError, match="already exists"):
         LogWriter(tmp_path / "a.edgelog", LogHeader())
 
 
@@ -44,7 +45,7 @@ def test_power_cut_at_every_byte_offset(tmp_path):
     for n in range(len(full) + 1):
         cut.write_bytes(full[:n])
         if n < data_start:
-            with pytest.raises(EdgeRepError, match="not an edge-rep sensor log|header truncated"):
+            with pytest.raises(BridgeError, match="not an edge-rep sensor log|header truncated"):
                 read_log(cut)
             continue
         log = read_log(cut)
@@ -61,9 +62,9 @@ def test_damaged_record_ends_the_readable_part(tmp_path):
     log = read_log(path)
     assert [c for _, c in log.records] == CHUNKS[:1] and log.tail_bytes == 16 + 256 + 16 + 7
     (tmp_path / "x").write_bytes(b"hello world, not a log")
-    with pytest.raises(EdgeRepError, match="not an edge-rep sensor log"):
+    with pytest.raises(BridgeError, match="not an edge-rep sensor log"):
         read_log(tmp_path / "x")
-    with pytest.raises(EdgeRepError, match="not found"):
+    with pytest.raises(BridgeError, match="not found"):
         read_log(tmp_path / "missing")
 
 
@@ -147,7 +148,8 @@ def test_convert_log_to_dataset_wav_and_mseed(tmp_path):
 
 def test_record_cli_from_a_simulated_board(tmp_path):
     from edge_rep.recording import Channels, Recording
-    from firmware_bridge.simulator import PtyLink, Scenario, Simulator, run_realtime
+    from edge_rep.simulator import Scenario, Simulator, run_realtime
+    from firmware_bridge.pty import PtyLink
 
     t = np.arange(8000) / 8000
     rec = Recording("tiny", {"acoustic": Channels(0.5 * np.sin(2 * np.pi * 440 * t), 8000.0, units="Pa"),
@@ -199,7 +201,7 @@ def test_csv_logs_carry_their_channel_map(tmp_path):
     path2 = tmp_path / "nomap.edgelog"
     with LogWriter(path2, LogHeader(input="csv")) as w:
         w.write(b"1,2\n")
-    with pytest.raises(EdgeRepError, match="without its channel map"):
+    with pytest.raises(BridgeError, match="without its channel map"):
         to_recording(read_log(path2))
 
 

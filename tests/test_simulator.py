@@ -12,12 +12,23 @@ import pytest
 
 from edge_rep.errors import EdgeRepError
 from edge_rep.recording import Channels, Recording
+from edge_rep.simulator import DEFAULT_FORMATS, Scenario, Simulator, run_realtime
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import Decoder
-from firmware_bridge.port import PortReader
-from firmware_bridge.simulator import DEFAULT_FORMATS, PtyLink, Scenario, Simulator, run_realtime
+from firmware_bridge.port import PortProtocol, PortReader
+from firmware_bridge.pty import PtyLink
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class Collect(PortProtocol):
+    """Gathers what a PortReader reads into ``got``."""
+
+    def __init__(self, got: bytearray):
+        self.got = got
+
+    def data_received(self, data, host_time):
+        self.got.extend(data)
 
 
 def tiny(seconds=3.0) -> Recording:
@@ -151,7 +162,7 @@ def test_realtime_on_a_pty_delivers_every_byte():
     sim = Simulator(tiny(1.0), Scenario(), 0)
     link = PtyLink()
     got = bytearray()
-    reader = PortReader(link.path, lambda d, t: got.extend(d))
+    reader = PortReader(link.path, Collect(got))
     reader.start()
     try:
         assert reader.connected.wait(5)
@@ -175,7 +186,7 @@ def test_cli_streams_on_a_pty_link(tmp_path):
         line = p.stdout.readline()
         assert line.startswith("simulated board on /dev/") and sym.is_symlink()
         got = bytearray()
-        reader = PortReader(str(sym), lambda d, t: got.extend(d))
+        reader = PortReader(str(sym), Collect(got))
         reader.start()
         assert p.wait(60) == 0
         time.sleep(0.2)

@@ -5,9 +5,9 @@ import numpy as np
 
 from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
-from edge_rep.stream.daemon import replay_records
+from edge_rep.stream.daemon import link_header, replay_records
 from edge_rep.stream.resample import Decimator
-from firmware_bridge.sensorlog import LogHeader, LogWriter, csv_header
+from firmware_bridge.sensorlog import LogHeader, LogWriter, csv_header, decoder_for, messages, read_log
 from test_stream_support import onnx_model_path
 
 
@@ -65,3 +65,30 @@ def test_decimator_restart_state_is_scipys_steady_state():
     d.feed(0, np.ones(100))
     _, y = d.feed(1000, np.full(400, 3.0))
     np.testing.assert_allclose(y, 3.0, rtol=1e-6)
+
+
+def test_live_and_log_playback_build_the_same_decoder(tmp_path):
+    """One factory (sensorlog.decoder_for) from one link description (daemon.link_header): a CSV link's
+    --record log decodes, played back, to exactly the messages the live decoder gave."""
+    cfg = load_config(None)
+    cfg.serial.format = "csv"
+    header = link_header(cfg)
+    assert header.input == "csv" and header.extra == csv_header(cfg.csv.channels, cfg.csv.separator)
+    chunks = [b"0.01,1e-6\n0.02,2e-6\nnot a line\n0.0", b"3,3e-6\n0.04,4e-6\n"]
+    path = tmp_path / "rec.edgelog"
+    with LogWriter(path, header) as w:
+        for i, c in enumerate(chunks):
+            w.write(c, host_time=10.0 + i)
+    live_dec = decoder_for(header)
+    live = [m for c in chunks for m in live_dec.feed(c)]
+    played = [m for _, m in messages(read_log(path))]
+
+    def plain(msgs):
+        return [(type(m).__name__, m.seq, [(b.channel_id, b.first_index, b.samples.tolist())
+                                           for b in getattr(m, "blocks", [])]) for m in msgs]
+
+    assert plain(live) == plain(played) and [name for name, _, _ in plain(live)] == ["Hello", "Data", "Data"]
+    channel, first, samples = plain(played)[2][2][0]
+    assert (channel, first) == (0, 3) and np.allclose(samples, [0.03, 0.04])   # the bad line left a one-sample gap
+    cfg.serial.format = "binary"
+    assert type(decoder_for(link_header(cfg))).__name__ == "Decoder"

@@ -3,9 +3,10 @@
 import pytest
 
 from edge_rep.profiles import MOD
+from edge_rep.simulator import Scenario, Simulator
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.health import HealthEvent
-from firmware_bridge.simulator import Scenario, Simulator
+from edge_rep.stream.notices import Notice
 
 SECONDS = 9.0
 
@@ -69,8 +70,8 @@ def test_started_after_the_hello_waits_for_the_next_one():
     for t, chunk in sim.frames():
         if chunk and t >= 2.0:                     # the daemon started 2 s after the board
             out += asm.feed(chunk)
-    notices = [o for o in out if isinstance(o, dict)]
+    notices = [o for o in out if isinstance(o, Notice)]
     ws = [o for o in out if isinstance(o, WindowJob)]
-    assert notices and notices[0]["event"] == "waiting_for_hello"
+    assert notices and notices[0].event == "waiting_for_hello"
     assert asm.counters.unknown_channel_blocks > 0
     assert ws and ws[0].t0 >= 10.0                 # the board repeats its HELLO every 10 s

@@ -17,11 +17,12 @@ import pytest
 
 from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
+from edge_rep.simulator import Scenario, Simulator, run_realtime
 from edge_rep.stream.daemon import replay_records, run_stream
 from edge_rep.stream.outputs import ListSink
 from edge_rep.stream.records import without_host_fields
+from firmware_bridge.pty import PtyLink
 from firmware_bridge.sensorlog import read_log
-from firmware_bridge.simulator import PtyLink, Scenario, Simulator, run_realtime
 from test_stream_support import onnx_model_path
 
 ROOT = Path(__file__).resolve().parent.parent

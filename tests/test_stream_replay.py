@@ -11,11 +11,12 @@ import pytest
 
 from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
+from edge_rep.log_conversion import read_labels, to_recording
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.daemon import replay_records
 from edge_rep.stream.health import HealthEvent, Thresholds
 from edge_rep.stream.records import without_host_fields
-from firmware_bridge.sensorlog import messages, read_labels, read_log, to_recording
+from firmware_bridge.sensorlog import messages, read_log
 from test_stream_support import onnx_model_path
 
 LOGS = Path(__file__).parent / "data" / "logs"
@@ -161,7 +162,7 @@ def test_replay_is_deterministic_and_chunking_does_not_matter(backend):
             out += asm.feed(c)
         out += asm.finish()
         return [(o.boot, o.index, o.present, o.coverage, o.health) if isinstance(o, WindowJob) else
-                (o.channel, o.board_time, o.new) if isinstance(o, HealthEvent) else o["event"] for o in out]
+                (o.channel, o.board_time, o.new) if isinstance(o, HealthEvent) else o.event for o in out]
 
     rng = random.Random(0)
     cuts = sorted(rng.sample(range(1, len(data)), 300))

@@ -8,7 +8,8 @@ from edge_rep.backends.base import load_backend
 from edge_rep.stream.assembler import WindowAssembler, WindowJob, scenario_name
 from edge_rep.stream.classifier import ReplayClassifier
 from edge_rep.stream.outputs import ListSink, format_record
-from edge_rep.stream.records import HOST_FIELDS, window_record, without_host_fields
+from edge_rep.stream.notices import LinkChange
+from edge_rep.stream.records import HOST_FIELDS, SCHEMA, window_record, without_host_fields
 from edge_rep.stream.runner import StreamRunner
 from test_stream_support import onnx_model_path
 
@@ -119,3 +120,18 @@ def test_live_runner_skips_oldest_windows_when_behind_replay_never(backend):
         assert [w["board_time"] for w in ws] == [2.0 + i for i in range(5 - expect, 5)]   # the newest kept
         summaries.append(runner.summary())
     assert "3 skipped" in summaries[0] and "0 skipped" in summaries[1]
+
+
+def test_link_changes_become_notice_lines_on_the_current_boot(backend):
+    """A source's LinkChange (live only) reaches the outputs as a notice line, stamped with the boot the
+    assembler is on and no board time; the line's fields are the documented notice schema."""
+    sink = ListSink()
+    runner = StreamRunner(WindowAssembler(backend.meta.profile), ReplayClassifier(backend), [sink], "node-1",
+                          live=True)
+    runner.asm.boot = 3
+    change = LinkChange("link_down", "disconnected: /dev/ttyUSB0 (device reports readiness to read); reopening")
+    runner.run([[change], []])
+    (rec,) = sink.records
+    assert without_host_fields(rec) == {"type": "notice", "event": "link_down", "boot": 3, "board_time": None,
+                                        "message": change.message, "schema": SCHEMA, "node": "node-1"}
+    assert set(rec) - set(without_host_fields(rec)) == {"host_time"} and runner.stats.events == 1

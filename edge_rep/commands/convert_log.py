@@ -19,8 +19,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from firmware_bridge.export import to_dataset, to_mseed, to_wav
-    from firmware_bridge.sensorlog import read_log, to_recording
+    from firmware_bridge.sensorlog import read_log
+
+    from ..log_conversion import to_dataset, to_mseed, to_recording, to_wav
 
     log = read_log(args.log)
     rec = to_recording(log)

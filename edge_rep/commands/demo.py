@@ -29,10 +29,11 @@ def run(args) -> int:
     import threading
     from pathlib import Path
 
-    from firmware_bridge.simulator import PtyLink, Scenario, Simulator, run_realtime
+    from firmware_bridge.pty import PtyLink
 
     from ..config import load_config
     from ..errors import EdgeRepError
+    from ..simulator import Scenario, Simulator, run_realtime
     from ..stream.daemon import open_backend, run_stream, setup_logging
     from ..stream.outputs import JsonlSink, ReadableSink
 

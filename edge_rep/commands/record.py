@@ -19,13 +19,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import queue
+    import logging
     import signal
     import time
 
     from firmware_bridge.codec import Decoder
-    from firmware_bridge.port import PortReader, open_port
+    from firmware_bridge.port import open_port
     from firmware_bridge.sensorlog import LogHeader, LogWriter, csv_header
+
+    from .. import __version__
+    from ..errors import EdgeRepError
+    from ..stream.notices import LinkChange
+    from ..stream.sources import SerialSource
 
     extra = {}
     if args.format == "csv":                       # the channel map, so the log can be decoded later
@@ -33,37 +38,40 @@ def run(args) -> int:
         cfg = load_config(args.config)
         extra = csv_header(cfg.csv.channels, cfg.csv.separator)
     open_port(args.port, args.baud).close()        # a missing, busy or forbidden port fails here, with one line
-    writer = LogWriter(args.out, LogHeader(port=args.port, baudrate=args.baud, input=args.format, extra=extra))
-    chunks: queue.Queue = queue.Queue()
-    reader = PortReader(args.port, lambda data, t: chunks.put((data, t)), args.baud,
-                        on_state=lambda s: print(f"record: {s}", flush=True))
+    writer = LogWriter(args.out, LogHeader(port=args.port, baudrate=args.baud, input=args.format,
+                                           tool=f"edge-rep {__version__}", extra=extra))
+    # The stream's serial source: bytes go to the log on the reader thread, as they arrive; once open,
+    # the port is waited for across unplugs for as long as the recording runs.
+    source = SerialSource(args.port, args.baud, reconnect_s=(0.1, 2.0), open_timeout_s=0, writer=writer)
+    logging.getLogger("edge_rep.stream").addHandler(logging.NullHandler())   # link changes are printed below
     dec = Decoder() if args.format == "binary" else None
     t_end = time.monotonic() + args.seconds if args.seconds > 0 else float("inf")
     next_report = time.monotonic() + 5.0
+
     def on_term(signum, frame):                    # systemd stop: end like Ctrl-C, keeping every byte
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    reader.start()
     try:
-        while time.monotonic() < t_end:
-            try:
-                data, t = chunks.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            writer.write(data, t)
-            if dec:
-                dec.feed(data)
+        source.start()
+        for batch in source:
+            for item in batch:
+                if isinstance(item, LinkChange):
+                    print(f"record: {item.message}", flush=True)
+                elif dec:
+                    dec.feed(item.data)
+            if source.record_error:
+                raise EdgeRepError(f"log {args.out}: writing failed ({source.record_error}); it holds what came "
+                                   f"before; free some space and record again")
             if not args.quiet and time.monotonic() >= next_report:
                 next_report += 5.0
-                extra = (f", {dec.stats.frames} frames, {dec.stats.crc_errors} CRC errors" if dec else "")
-                print(f"record: {writer.bytes} bytes{extra}", flush=True)
+                stats = (f", {dec.stats.frames} frames, {dec.stats.crc_errors} CRC errors" if dec else "")
+                print(f"record: {writer.bytes} bytes{stats}", flush=True)
+            if time.monotonic() >= t_end:
+                break
     except KeyboardInterrupt:
         pass                                        # Ctrl-C ends a recording normally: keep what was taken
     finally:
-        reader.stop()
-        while not chunks.empty():
-            writer.write(*chunks.get())
-        writer.close()
+        source.close()                              # stops the reader, then closes (fsyncs) the log
     print(f"wrote {args.out}: {writer.bytes} bytes in {writer.records} records")
     return 0

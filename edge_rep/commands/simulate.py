@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of signal to stream (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed of the signals and of random faults (default 0)")
     p.add_argument("--recording", help="stream this recording (.npz, the dataset format) instead of synthetic signals")
-    p.add_argument("--scenario", help="faults from a TOML or JSON file (see firmware_bridge/simulator.py)")
+    p.add_argument("--scenario", help="faults from a TOML or JSON file (see edge_rep/simulator.py)")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="a fault KIND[:CHANNEL][@AT[-UNTIL]][=LEVEL], repeatable; kinds: drop, flatline, saturate, "
                         "noise, corrupt, lose, stall, disconnect, reset (e.g. drop:acoustic@10-20, corrupt@5-6=0.01)")
@@ -40,12 +40,13 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import os
 
-    from firmware_bridge.sensorlog import labels_path
-    from firmware_bridge.simulator import PtyLink, Scenario, Simulator, run_realtime, write_log
+    from firmware_bridge.pty import PtyLink
 
     from ..errors import EdgeRepError
+    from ..log_conversion import labels_path
     from ..outpaths import claim, staged_file
     from ..profiles import get_profile
+    from ..simulator import Scenario, Simulator, run_realtime, write_log
 
     if not args.speed > 0:
         raise EdgeRepError(f"--speed {args.speed}: must be a positive factor")

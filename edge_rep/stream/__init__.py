@@ -4,9 +4,10 @@
     health.py      per-channel health state machine (ok, degraded, dropped, recovering)
     assembler.py   decoder -> rings -> health -> windows (``WindowAssembler``), board time only
     classifier.py  the model, with REP buffer caching and replay (``ReplayClassifier``)
+    notices.py     Notice (board and link events) and LinkChange (from the port's reader thread)
     records.py     the JSON line schema
     outputs.py     JSON lines, MQTT, readable lines, the stderr status line
-    sources.py     serial port (reader thread, reconnect, recording) and sensor log sources
+    sources.py     serial port (reader thread, reconnect, recording; also edge-rep record) and sensor log sources
     runner.py      the main loop (skip-when-behind, signals, watchdog)
     daemon.py      wiring from edge-rep.toml: run_stream, run_replay, replay_records
     sdnotify.py    systemd notify protocol

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from firmware_bridge.protocol import (CH_ADC_OVERRUN, CH_BUFFER_OVERFLOW, CH_CLI
 from ..profiles import Profile
 from ..recording import MIN_PRESENT_FRACTION
 from .health import ChannelHealth, State, Thresholds
+from .notices import Notice
 from .ring import SampleRing
 
 log = logging.getLogger("edge_rep.stream")
@@ -128,7 +129,7 @@ class WindowAssembler:
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, data: bytes, host_time: float = 0.0) -> list:
-        """Feed received bytes; returns ``HealthEvent``s, ``dict`` notices and ``WindowJob``s in order.
+        """Feed received bytes; returns ``HealthEvent``s, ``Notice``s and ``WindowJob``s in order.
 
         Frames are decoded one at a time (split at the delimiter) so that decoder counters and health
         updates fall at the same frame whatever the chunking of the bytes was: live and replay agree."""
@@ -375,16 +376,13 @@ class WindowAssembler:
     # -- output helpers -------------------------------------------------------------------------
     def _collect(self, ch: Channel) -> None:
         if ch.health.events:
-            for ev in ch.health.take_events():
-                ev.boot = self.boot
-                self._out.append(ev)
+            self._out += [replace(ev, boot=self.boot) for ev in ch.health.take_events()]
 
     def _notice(self, kind: str, message: str, level: int = logging.WARNING, board_time: float | None = None) -> None:
         log.log(level, message)
         if board_time is None and self.board_now > -math.inf:
             board_time = self.board_now
-        self._out.append({"type": "notice", "event": kind, "boot": self.boot,
-                          "board_time": None if board_time is None else round(board_time, 6), "message": message})
+        self._out.append(Notice(kind, self.boot, board_time, message))
 
     def channel_states(self) -> dict[str, State]:
         return {ch.name: ch.health.state for ch in self.channels.values()}

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from firmware_bridge.sensorlog import csv_header, decoder_for
+from firmware_bridge.sensorlog import LogHeader, csv_header, decoder_for
 
 from ..backends.base import load_backend
 from ..config import Config
@@ -24,7 +24,7 @@ from .health import Thresholds
 from .outputs import JsonlSink, ListSink, MqttSink, StatusLine
 from .runner import StreamRunner
 from .sdnotify import Notifier
-from .sources import LogSource, SerialSource
+from .sources import LogSource, SerialSource, new_recording
 
 log = logging.getLogger("edge_rep.stream")
 
@@ -60,25 +60,27 @@ def open_backend(cfg: Config):
     return backend
 
 
-def make_decoder(cfg: Config):
-    """The decoder for the board's wire format: binary frames (PROTOCOL.md) or CSV lines ([csv])."""
-    if cfg.serial.format == "csv":
-        from firmware_bridge.csv_input import CsvDecoder
-        return CsvDecoder(cfg.csv.channels, cfg.csv.separator)
-    from firmware_bridge.codec import Decoder
-    return Decoder()
+def link_header(cfg: Config) -> LogHeader:
+    """The serial link as the config describes it: port settings and wire format, with the ``[csv]``
+    channel map for CSV boards. Live decoding (``decoder_for``) and ``--record`` logs both use it, so a
+    recorded log plays back through the decoder the live run used."""
+    extra = csv_header(cfg.csv.channels, cfg.csv.separator) if cfg.serial.format == "csv" else {}
+    return LogHeader(port=cfg.serial.port, baudrate=cfg.serial.baud, input=cfg.serial.format, tool="edge-rep stream",
+                     extra=extra)
 
 
 def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = None,
                  notifier: Notifier | None = None, sinks: list | None = None, decoder=None) -> StreamRunner:
-    """The loop with its outputs: the jsonl sink (unless ``sinks`` replaces it), MQTT when enabled."""
+    """The loop with its outputs: the jsonl sink (unless ``sinks`` replaces it), MQTT when enabled.
+    ``decoder``: the link's (``decoder_for``; default: the one the config describes)."""
     if sinks is None:
         sinks = [JsonlSink(cfg.output.jsonl, cfg.output.rotate_mb, cfg.output.keep_files)]
     if cfg.mqtt.enabled:
         m = cfg.mqtt
         sinks.append(MqttSink(m.host, m.port, m.topic, cfg.node.id, m.client_id, m.qos, m.username,
                               m.password_file, m.tls, m.keepalive_s))
-    asm = WindowAssembler(backend.meta.profile, Thresholds.from_config(cfg.health), decoder or make_decoder(cfg))
+    asm = WindowAssembler(backend.meta.profile, Thresholds.from_config(cfg.health),
+                          decoder or decoder_for(link_header(cfg)))
     clf = ReplayClassifier(backend, cfg.replay.enabled, cfg.replay.holdover_s)
     return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)
 
@@ -98,16 +100,18 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     backend = backend or open_backend(cfg)
     status = StatusLine(cfg.output.status_line)
     notifier = Notifier()
-    runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks)
+    header = link_header(cfg)
+    runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks,
+                          decoder=decoder_for(header))
+    writer = new_recording(cfg.record.dir, cfg.node.id, header) if cfg.record.dir else None
     source = SerialSource(cfg.serial.port, cfg.serial.baud, (cfg.serial.reconnect_min_s, cfg.serial.reconnect_max_s),
-                          cfg.serial.open_timeout_s, cfg.record.dir or None, cfg.node.id, wire_format=cfg.serial.format,
-                          log_extra=csv_header(cfg.csv.channels, cfg.csv.separator) if cfg.serial.format == "csv" else {})
+                          cfg.serial.open_timeout_s, writer)
     runner.install_signal_handlers()
     timer = None
     try:
         source.start(runner.stop_requested)
-        if source.writer is not None:
-            log.info("recording raw bytes to %s", source.log_path)
+        if writer is not None:
+            log.info("recording raw bytes to %s", writer.path)
         log.info("streaming from %s at %d baud", cfg.serial.port, cfg.serial.baud)
         if on_started is not None:
             on_started()
@@ -120,6 +124,8 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
         if timer is not None:
             timer.cancel()
         source.close()
+        if writer is not None and writer.records == 0:     # the port never gave a byte: no empty log left behind
+            writer.path.unlink(missing_ok=True)
         notifier.close()
         _finish(runner, status)
     return runner
@@ -131,7 +137,7 @@ def run_replay(cfg: Config, log_path: str, speed: str = "max", backend=None, sin
     backend = backend or open_backend(cfg)
     status = StatusLine(cfg.output.status_line)
     runner = build_runner(cfg, backend, live=False, status=status, sinks=sinks,
-                          decoder=decoder_for(source.log))
+                          decoder=decoder_for(source.log.header, f"log {log_path}"))
     runner.install_signal_handlers()
     try:
         runner.run(source)

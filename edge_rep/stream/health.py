@@ -53,7 +53,7 @@ class Thresholds:
         return cls(**{f.name: type(f.default)(get(f.name, f.default)) for f in fields(cls)})
 
 
-@dataclass
+@dataclass(frozen=True)
 class HealthEvent:
     """A state change of one channel, at a board time."""
 
@@ -63,7 +63,7 @@ class HealthEvent:
     old: State
     new: State
     reason: str
-    boot: int = 0        # the board's boot whose clock board_time is on (set by the assembler)
+    boot: int = 0        # the board's boot whose clock board_time is on (the assembler hands out copies with it)
 
     def to_dict(self) -> dict:
         return {"type": "health", "channel": self.channel, "modality": self.modality,

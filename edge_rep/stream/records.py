@@ -10,6 +10,7 @@ import time
 
 from .classifier import Result
 from .health import HealthEvent
+from .notices import Notice
 
 SCHEMA = 1
 HOST_FIELDS = ("host_time", "latency_ms", "backend_ms")
@@ -42,8 +43,8 @@ def health_record(ev: HealthEvent, node: str, host_time: float | None = None) ->
     return rec
 
 
-def notice_record(notice: dict, node: str, host_time: float | None = None) -> dict:
-    return {**notice, "schema": SCHEMA, "node": node,
+def notice_record(notice: Notice, node: str, host_time: float | None = None) -> dict:
+    return {**notice.to_dict(), "schema": SCHEMA, "node": node,
             "host_time": round(time.time() if host_time is None else host_time, 6)}
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from .assembler import WindowAssembler, WindowJob
 from .classifier import ReplayClassifier
 from .health import HealthEvent
+from .notices import LinkChange, Notice
 from .records import health_record, notice_record, window_record
 from .sdnotify import Notifier
 
@@ -68,8 +69,8 @@ class StreamRunner:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, source) -> None:
-        """Consume ``source`` (an iterable of ``Chunk`` lists, an empty list meaning "nothing arrived
-        yet") until it ends or a stop is requested; then cut what the data completes and flush."""
+        """Consume ``source`` (an iterable of lists of ``Chunk``s and ``LinkChange``s, an empty list meaning
+        "nothing arrived yet") until it ends or a stop is requested; then cut what the data completes and flush."""
         self.notifier.ready(f"reading {getattr(source, 'name', 'input')}")
         try:
             for chunks in source:
@@ -77,8 +78,8 @@ class StreamRunner:
                     break
                 items: list = []
                 for ch in chunks:
-                    if isinstance(ch, dict):          # a link notice from the source (live only)
-                        items.append({**ch, "boot": self.asm.boot, "board_time": None})
+                    if isinstance(ch, LinkChange):    # from the serial source's reader thread (live only)
+                        items.append(Notice(ch.event, self.asm.boot, None, ch.message))
                     else:
                         items += self.asm.feed(ch.data, ch.host_time)
                 self.handle(items)
@@ -114,7 +115,7 @@ class StreamRunner:
                                         f"{item.new.value} ({item.reason})")
                 log.info("%s: %s -> %s at board time %.3f s (%s)", item.channel, item.old.value, item.new.value,
                          item.board_time, item.reason)
-            elif isinstance(item, dict):
+            elif isinstance(item, Notice):
                 self._emit(notice_record(item, self.node))
 
     def _window(self, job: WindowJob) -> None:

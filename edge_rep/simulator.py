@@ -6,8 +6,8 @@
                                        # (it comes back, with a fresh board, at the next item's t)
 
 Byte generation is a pure function of (recording, scenario, seed, options): no clocks, no I/O, so
-tests and logs are reproducible. ``PtyLink`` and ``run_realtime`` put it on a pseudo-terminal in real
-time (``edge-rep simulate``).
+tests and logs are reproducible. ``run_realtime`` puts it on a pseudo-terminal
+(``firmware_bridge.pty.PtyLink``) in real time (``edge-rep simulate``); ``write_log`` makes a sensor log.
 
 Faults (``Fault.kind``; times in seconds from the start; ``channel`` is a modality name or "all"):
 
@@ -27,25 +27,18 @@ on the command line the same fault is ``drop:acoustic@5-8`` (``KIND[:CHANNEL][@A
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
-import secrets
 import time
-import tty
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from edge_rep.errors import EdgeRepError
-from edge_rep.profiles import Profile
-from edge_rep.recording import Recording
-
-from .codec import encode
-from .protocol import (
+from firmware_bridge.codec import encode
+from firmware_bridge.protocol import (
     BOARD_BUFFER_OVERFLOW,
     CH_BUFFER_OVERFLOW,
     CH_CLIPPING,
@@ -62,7 +55,13 @@ from .protocol import (
     Status,
     samples_for,
 )
-from .sensorlog import LogHeader, LogWriter, write_labels
+from firmware_bridge.pty import PtyLink
+from firmware_bridge.sensorlog import LogHeader, LogWriter
+
+from .errors import EdgeRepError
+from .log_conversion import write_labels
+from .profiles import Profile
+from .recording import Recording
 
 FAULT_KINDS = ("drop", "flatline", "saturate", "noise", "corrupt", "lose", "stall", "disconnect", "reset")
 _CHANNEL_FAULTS = ("drop", "flatline", "saturate", "noise")
@@ -307,65 +306,8 @@ class Simulator:
     def synthetic(cls, profile: Profile, duration_s: float, seed: int = 0, scenario: Scenario | None = None,
                   **kw) -> Simulator:
         """A board streaming ``edge_rep.synth.continuous(profile, duration_s, seed)``."""
-        from edge_rep import synth
+        from . import synth
         return cls(synth.continuous(profile, duration_s, seed), scenario, seed, **kw)
-
-
-class PtyLink:
-    """The board's end of a pseudo-terminal; ``path`` is what a reader opens. Optionally keeps ``link``
-    (a symlink) pointing at the current pty, so a reader can follow a disconnect-and-reappear."""
-
-    def __init__(self, link: str | os.PathLike | None = None):
-        self.link = Path(link) if link else None
-        if self.link is not None and os.path.lexists(self.link) and not is_pty_link(self.link):
-            raise EdgeRepError(f"--link {self.link}: already exists and is not a simulated board's pty link; "
-                               f"choose a path that does not exist yet (e.g. /tmp/edge-board)")
-        self.master = self.slave = -1
-        self.path = ""
-        self.bytes_dropped = 0       # written while nobody read and the pty buffer was full
-        self.open()
-
-    def open(self) -> str:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)       # binary frames: no echo, no newline translation
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-        if self.link:
-            tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-            try:
-                tmp.symlink_to(self.path)    # a fresh name: fails rather than replace anything
-                if os.path.lexists(self.link) and not is_pty_link(self.link):   # appeared since __init__
-                    tmp.unlink()
-                    raise FileExistsError(errno.EEXIST, "exists and is not a pty link")
-                os.replace(tmp, self.link)   # atomic: a reader never sees the link missing or half-made
-            except OSError as e:
-                self.close()
-                raise EdgeRepError(f"link {self.link}: cannot create it ({e.strerror}); pick a writable "
-                                   f"folder") from None
-        return self.path
-
-    def write(self, data: bytes) -> None:
-        """Never blocks: like a UART with nobody listening, bytes that do not fit are lost."""
-        try:
-            n = os.write(self.master, data)
-        except BlockingIOError:
-            n = 0
-        except OSError:              # reader side gone away (EIO): the bytes are lost
-            n = 0
-        self.bytes_dropped += len(data) - n
-
-    def close(self) -> None:
-        for fd in (self.master, self.slave):
-            if fd >= 0:
-                os.close(fd)
-        self.master = self.slave = -1
-        if self.link and self.link.is_symlink() and os.readlink(self.link) == self.path:
-            self.link.unlink()           # only our own link: another simulator may have taken the name
-
-
-def is_pty_link(path: Path) -> bool:
-    """A symlink to a pseudo-terminal (live or gone): what ``PtyLink`` leaves at its ``link`` path."""
-    return path.is_symlink() and os.readlink(path).startswith("/dev/pts/")
 
 
 def run_realtime(sim: Simulator, link: PtyLink, speed: float = 1.0, on_event=print) -> None:

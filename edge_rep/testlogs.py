@@ -1,6 +1,6 @@
 """Regenerate the small sensor logs under tests/data/logs/ (deterministic: same bytes every run).
 
-    python -m firmware_bridge.make_test_logs [--out tests/data/logs]
+    python -m edge_rep.testlogs [--out tests/data/logs] [NAME ...]
 
 Each log is the default profile (acoustic 8 kHz int16 + seismic 100 Hz int24) streamed by the
 simulator with one scenario; its labels sit beside it (<log>.labels.json). The scenarios are listed
@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_rep import synth
-from edge_rep.profiles import MOD
-
+from . import synth
+from .profiles import MOD
 from .simulator import Scenario, Simulator, write_log
 
 # name -> (seconds, seed, faults, pass-bys as (label, time of closest approach) or None for random ones)

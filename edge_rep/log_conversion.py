@@ -1,0 +1,194 @@
+"""Sensor logs into the model's world: a ``Recording`` (samples and labels), then the dataset format,
+WAV or miniSEED (``edge-rep convert-log``).
+
+    log = read_log("run.edgelog")              # firmware_bridge.sensorlog: the raw bytes
+    rec = to_recording(log)                    # decoded samples on the log's timeline, NaN where lost
+    to_dataset(rec, "data/run.npz")            # or to_wav / to_mseed: each returns the files it wrote
+
+An existing output path is replaced only when it is a file of the same kind and ``force`` is given
+(``edge_rep.outpaths``); each file lands atomically.
+
+Labels sit beside a log in ``<log>.labels.json`` (``[[start, end, label], ...]``, seconds from the
+log's start time; firmware_bridge/LOGFORMAT.md). This is conversion; "export" is the model's
+ONNX/TensorRT export (edge_rep/export.py, edge-rep export).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from firmware_bridge.protocol import Data, Hello
+from firmware_bridge.sensorlog import SensorLog, messages
+
+from .errors import EdgeRepError
+from .outpaths import OutputKind, claim, is_miniseed, is_wav, staged_file
+from .recording import Channels, LabelInterval, Recording
+
+
+def labels_path(log_path: str | os.PathLike) -> Path:
+    return Path(str(log_path) + ".labels.json")
+
+
+def write_labels(log_path: str | os.PathLike, labels: list[LabelInterval]) -> None:
+    """Labels beside a log: seconds from the log's start time (host clock)."""
+    labels_path(log_path).write_text(json.dumps({"labels": [[iv.start, iv.end, iv.label] for iv in labels]}, indent=1)
+                                     + "\n")
+
+
+def read_labels(log_path: str | os.PathLike) -> list[LabelInterval]:
+    """The labels beside a log, or [] if it has none."""
+    p = labels_path(log_path)
+    if not p.exists():
+        return []
+    try:
+        return [LabelInterval(float(a), float(b), str(lab)) for a, b, lab in json.loads(p.read_text())["labels"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise EdgeRepError(f"labels {p}: not a list of [start, end, label] ({e}); fix or delete it") from None
+
+
+def to_recording(log: SensorLog, decoder=None) -> Recording:
+    """Decoded samples in physical units on the log's timeline (seconds from ``header.start_time``).
+
+    A board's sample i is at board time i / rate; each boot (a HELLO with sequence 0, or the sample
+    indices going back) is placed on the host clock by its earliest frame: board time 0 = min(host
+    receive time - board timestamp). Lost samples are NaN, so gaps stay gaps across drops and resets.
+    """
+    hello: Hello | None = None
+    anchor = None                       # host time of board time 0 for the current boot
+    pieces: list[tuple[int, float, np.ndarray]] = []   # (channel, first sample time, raw samples) per block
+    boots: list[list] = []              # per boot: [anchor candidates, piece indices]
+    descriptors = {}
+    skipped = 0
+    last_index: dict[int, int] = {}
+    for t, m in messages(log, decoder):
+        if isinstance(m, Hello):
+            if hello is None or m.seq == 0:
+                boots.append([[], []])
+                last_index = {}
+            hello = m
+            for c in m.channels:
+                old = descriptors.get(c.channel_id)
+                if old is not None and (old.modality, old.sample_rate) != (c.modality, c.sample_rate):
+                    raise EdgeRepError(f"log {log.path}: channel {c.channel_id} changes from {old.modality} at "
+                                       f"{old.sample_rate:g} Hz to {c.modality} at {c.sample_rate:g} Hz mid-log; "
+                                       f"split the log")
+                descriptors[c.channel_id] = c
+        if hello is None:
+            skipped += 1                # data before any HELLO: rates and scales unknown
+            continue
+        if isinstance(m, Data):
+            if any(b.first_index < last_index.get(b.channel_id, -1) for b in m.blocks):
+                boots.append([[], []])  # indices went back: the board rebooted and its HELLO was lost
+                last_index = {}
+            for b in m.blocks:
+                c = hello.channel(b.channel_id)
+                if c is None:
+                    continue
+                pieces.append((b.channel_id, b.first_index / c.sample_rate, c.to_physical(b.samples)))
+                boots[-1][1].append(len(pieces) - 1)
+                last_index[b.channel_id] = b.first_index + len(b.samples)
+        boots[-1][0].append(t - m.timestamp_us / 1e6)
+    if not pieces:
+        raise EdgeRepError(f"log {log.path}: no samples after a HELLO ({len(log.records)} records); nothing to convert")
+    start = log.header.start_time
+    placed = []
+    for cands, idx in boots:
+        if not idx:
+            continue
+        anchor = min(cands) - start
+        placed += [(pieces[i][0], anchor + pieces[i][1], pieces[i][2]) for i in idx]
+    by_mod: dict[str, list[int]] = {}
+    for cid, c in sorted(descriptors.items()):
+        by_mod.setdefault(c.modality, []).append(cid)
+    # every modality spans the whole log: one that dropped for good is NaN to the end, not shorter
+    end = max(t0 + len(s) / descriptors[cid].sample_rate for cid, t0, s in placed)
+    mods = {}
+    for name, cids in by_mod.items():
+        rates = {descriptors[c].sample_rate for c in cids}
+        if len(rates) > 1:
+            raise EdgeRepError(f"log {log.path}: {name} channels have different rates {sorted(rates)}; "
+                               f"convert them separately")
+        rate = rates.pop()
+        data = np.full((len(cids), int(np.ceil(end * rate - 1e-6))), np.nan, dtype=np.float32)
+        for cid, t0, s in placed:
+            if cid in cids:
+                i0 = int(round(t0 * rate))
+                lo = max(i0, 0)
+                hi = min(i0 + len(s), data.shape[1])
+                if hi > lo:
+                    data[cids.index(cid), lo:hi] = s[lo - i0:hi - i0]
+        d0 = descriptors[cids[0]]
+        mods[name] = Channels(data, rate, start, d0.units, {"name": d0.sensor, "board": hello.board_name,
+                                                            "channel_ids": cids})
+    return Recording(id=log.path.stem, modalities=mods, labels=read_labels(log.path), start_time=start,
+                     metadata={"source": "sensor-log", "log": str(log.path), "port": log.header.port,
+                               "board_uid": hello.board_uid, "firmware": hello.firmware,
+                               "frames_before_hello": skipped})
+
+
+WAV = OutputKind("WAV file", folder=False, owned=is_wav)
+MSEED = OutputKind("miniSEED file", folder=False, owned=is_miniseed)
+
+
+def to_dataset(rec: Recording, out: str | os.PathLike, force: bool = False) -> list[Path]:
+    """One .npz recording in the dataset format (edge_rep.dataset), NaN where samples were lost."""
+    from .dataset import RECORDING, write_recording
+    out = claim(out, RECORDING, force)
+    with staged_file(out) as tmp:
+        write_recording(tmp, rec)
+    return [out]
+
+
+def to_wav(rec: Recording, out: str | os.PathLike, force: bool = False) -> list[Path]:
+    """A float32 WAV per modality in physical units; lost samples become 0 (WAV cannot hold gaps)."""
+    from scipy.io import wavfile
+    out = Path(out)
+    paths = {name: out if len(rec.modalities) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix or '.wav'}")
+             for name in rec.modalities}
+    for name, ch in rec.modalities.items():    # every check before the first file is written
+        claim(paths[name], WAV, force)
+        if abs(round(ch.sample_rate) - ch.sample_rate) > 1e-6 * ch.sample_rate:
+            raise EdgeRepError(f"{name}: {ch.sample_rate:g} Hz is not a whole number of Hz, which WAV needs; "
+                               f"convert to dataset or mseed instead")
+    for name, ch in rec.modalities.items():
+        with staged_file(paths[name]) as tmp:
+            wavfile.write(tmp, int(round(ch.sample_rate)), np.nan_to_num(ch.data, nan=0.0).T.astype(np.float32))
+    return list(paths.values())
+
+
+def _seed_channel(modality: str, rate: float) -> str:
+    """SEED channel code: band from the rate, D(pressure)F for microphones, HZ for vertical geophones."""
+    band = "G" if rate >= 1000 else "D" if rate >= 250 else "E" if rate >= 80 else "S"
+    return band + ("DF" if modality == "acoustic" else "HZ")
+
+
+def to_mseed(rec: Recording, out: str | os.PathLike, network: str = "XX", force: bool = False) -> list[Path]:
+    """miniSEED (float32), one trace per channel and run of samples without gaps."""
+    try:
+        from obspy import Stream, Trace, UTCDateTime
+    except ImportError:
+        raise EdgeRepError("miniSEED output needs obspy; pip install 'edge-rep[seismic]'") from None
+    out = claim(out, MSEED, force)
+    st = Stream()
+    for name, ch in rec.modalities.items():
+        station = re.sub(r"[^A-Za-z0-9]", "", str(ch.sensor.get("board", "") or rec.id)).upper()[:5] or "EDGE"
+        for row, x in enumerate(ch.data):
+            finite = np.isfinite(x)
+            edges = np.flatnonzero(np.diff(np.r_[0, finite.astype(np.int8), 0]))
+            for i0, i1 in zip(edges[::2], edges[1::2]):
+                tr = Trace(np.ascontiguousarray(x[i0:i1], dtype=np.float32))
+                tr.stats.network, tr.stats.station, tr.stats.location = network, station, f"{row:02d}"
+                tr.stats.channel = _seed_channel(name, ch.sample_rate)
+                tr.stats.sampling_rate = ch.sample_rate
+                tr.stats.starttime = UTCDateTime(ch.start_time + i0 / ch.sample_rate)
+                st.append(tr)
+    if not st:
+        raise EdgeRepError(f"recording '{rec.id}': no samples to write")
+    with staged_file(out) as tmp:
+        st.write(str(tmp), format="MSEED", encoding="FLOAT32")
+    return [out]

@@ -1,0 +1,39 @@
+"""Notices: what an operator should know that is not a channel's health (see docs/streaming.md).
+
+    Notice("board_reset", boot=1, board_time=12.5, message="the board rebooted ...")   # from the assembler
+    LinkChange("link_down", "disconnected: /dev/ttyUSB0 (...); reopening")             # from the port thread
+
+The assembler's notices carry the boot and board time they happened at. A ``LinkChange`` comes from
+the serial source's reader thread, which knows no board clock; the main loop turns it into a
+``Notice`` on the current boot with no board time. ``Notice.to_dict()`` is the notice's part of its
+JSON line (the output schema's ``notice_record`` adds schema, node and host time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Events of notices, by who raises them.
+BOARD_EVENTS = ("board_reset", "waiting_for_hello", "channel_rejected", "channel_ignored")
+LINK_EVENTS = ("link_up", "link_down", "link_wait")     # live only: a log replays no link changes
+
+
+@dataclass(frozen=True)
+class Notice:
+    event: str                        # one of BOARD_EVENTS or LINK_EVENTS
+    boot: int                         # the board's boot it happened on
+    board_time: float | None          # seconds on that boot's clock; None when unknown (link changes)
+    message: str                      # one readable line
+
+    def to_dict(self) -> dict:
+        return {"type": "notice", "event": self.event, "boot": self.boot,
+                "board_time": None if self.board_time is None else round(self.board_time, 6),
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """The serial link came up, went down, or cannot be opened yet (one of LINK_EVENTS)."""
+
+    event: str
+    message: str
