@@ -265,3 +265,30 @@ def test_replay_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["replay", str(bad)]) == 2
     assert "not an edge-rep sensor log" in capsys.readouterr().err
     assert main(["replay", str(LOGS / "clean.edgelog"), "--holdover", "-1"]) == 2
+
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+@pytest.mark.parametrize("name", ["acoustic_drop", "board_reset"])
+def test_replay_cli_gives_the_golden_lines(tmp_path, name):
+    """`edge-rep replay LOG` gives, field for field and in order, the lines committed under tests/data/golden
+    (host-only fields removed; probabilities to 1e-3, for other CPUs and runtime versions)."""
+    from edge_rep.cli import main
+    conf = tmp_path / "golden.toml"
+    conf.write_text('[node]\nid = "golden"\n\n[output]\nstatus_line = "off"\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["replay", str(LOGS / f"{name}.edgelog"), "--config", str(conf), "--out", str(out),
+                 "--model", onnx_model_path()]) == 0
+    got = [without_host_fields(json.loads(line)) for line in out.read_text().splitlines()]
+    want = [json.loads(line) for line in (GOLDEN / f"{name}.jsonl").read_text().splitlines()]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert list(g) == list(w), (g, w)              # same fields in the same order
+        for k in w:
+            if k == "probs" and w[k] is not None:
+                assert list(g[k]) == list(w[k]) and all(abs(g[k][c] - w[k][c]) <= 1e-3 for c in w[k]), (g, w)
+            elif k == "confidence" and w[k] is not None:
+                assert abs(g[k] - w[k]) <= 1e-3, (g, w)
+            else:
+                assert g[k] == w[k], (k, g, w)
