@@ -8,10 +8,13 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..errors import EdgeRepError
 from ..outpaths import OutputKind, refuse_foreign
+
+if TYPE_CHECKING:
+    from ..config import MqttSection, OutputSection
 
 log = logging.getLogger("edge_rep.stream")
 
@@ -43,6 +46,11 @@ class JsonlSink:
         else:
             refuse_foreign(self.target, JSON_LINES, option="output file")
             self.f = self._open()
+
+    @classmethod
+    def from_config(cls, section: OutputSection) -> JsonlSink:
+        """From the ``[output]`` section (``Config.output``): target, rotation size and files kept."""
+        return cls(section.jsonl, section.rotate_mb, section.keep_files)
 
     def _open(self) -> TextIO:
         p = Path(self.target)
@@ -122,6 +130,12 @@ class MqttSink:
         self.published = 0
         self._last = None
 
+    @classmethod
+    def from_config(cls, section: MqttSection, node: str) -> MqttSink:
+        """From the ``[mqtt]`` section (``Config.mqtt``); ``node`` is ``[node] id``, for the topic and client id."""
+        return cls(section.host, section.port, section.topic, node, section.client_id, section.qos,
+                   section.username, section.password_file, section.tls, section.keepalive_s)
+
     def write(self, rec: dict) -> None:
         sub = "window" if rec.get("type") == "window" else "event"
         self._last = self.client.publish(f"{self.topic}/{sub}", json.dumps(rec, separators=(",", ":")), qos=self.qos)
@@ -139,7 +153,7 @@ class MqttSink:
 
 
 class ListSink:
-    """Keeps every record in a list (tests, notebooks, ``replay_records``)."""
+    """Keeps every record in a list (tests, notebooks, ``playback_records``)."""
 
     def __init__(self):
         self.records: list[dict] = []
