@@ -17,7 +17,8 @@ modality, D = model width; all float32):
                                   present modalities and replays them when the modality drops
 
 The missing-modality scenario is derived from ``present`` inside the model, with arithmetic only
-(no data-dependent branches), so one graph serves every scenario.
+(no data-dependent branches), so one graph serves every scenario. Its name (``scenario_name``) is the
+one the model, the daemon and every window line use.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 from .errors import EdgeRepError
 from .outpaths import OutputKind, has_magic, is_edge_rep_safetensors, json_file_has, staged_file
@@ -38,6 +40,23 @@ OUTPUT_PROBS = "probs"
 OUTPUT_BUFFERS = "buffers_out"
 
 SIDECAR_FORMAT = 1
+
+
+def scenario_name(present: Mapping[str, bool]) -> str:
+    """The missing-modality scenario of a presence pattern (modality -> present, in profile order): the
+    identifier of window lines and of the model's learned buffers. "complete", "<modality>_missing"
+    (several joined with "+": "acoustic+seismic_missing" with three modalities), or "all_missing"."""
+    missing = [m for m, p in present.items() if not p]
+    if not missing:
+        return "complete"
+    if len(missing) == len(present):
+        return "all_missing"
+    return "+".join(missing) + "_missing"
+
+
+def scenario_label(name: str) -> str:
+    """A scenario identifier for people: "acoustic_missing" -> "acoustic missing"."""
+    return name.replace("_", " ")
 
 
 @dataclass

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 from edge_rep.backends.base import load_backend
-from edge_rep.stream.assembler import WindowAssembler, WindowJob, scenario_name
+from edge_rep.modelspec import scenario_name
+from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.classifier import BufferReplayClassifier
 from edge_rep.stream.outputs import ListSink, format_record
-from edge_rep.stream.schema import HOST_FIELDS, window_record, without_host_fields
 from edge_rep.stream.runner import StreamRunner
+from edge_rep.stream.schema import HOST_FIELDS, window_record, without_host_fields
 from test_stream_support import onnx_model_path
 
 

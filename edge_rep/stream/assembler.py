@@ -29,6 +29,7 @@ from firmware_bridge.protocol import (CH_ADC_OVERRUN, CH_BUFFER_OVERFLOW, CH_CLI
                                       FULL_SCALE, BOARD_BUFFER_OVERFLOW, BOARD_CLOCK_FAULT, ChannelDescriptor,
                                       Data, Hello, Message, Status)
 
+from ..modelspec import scenario_name
 from ..profiles import Profile
 from ..recording import MIN_PRESENT_FRACTION
 from ..config import HealthSection
@@ -45,16 +46,6 @@ MAX_GAP_S = 60.0
 MAX_DECIMATION = 1024
 # A frame timestamp this far behind the newest one means the board rebooted (its clock restarted).
 CLOCK_BACKWARDS_S = 1.0
-
-
-def scenario_name(present: dict[str, bool]) -> str:
-    """"complete", "<modality>_missing" (joined with "+" when several are), or "all_missing"."""
-    missing = [m for m, p in present.items() if not p]
-    if not missing:
-        return "complete"
-    if len(missing) == len(present):
-        return "all_missing"
-    return "+".join(missing) + "_missing"
 
 
 @dataclass

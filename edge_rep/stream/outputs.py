@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import EdgeRepError
+from ..modelspec import scenario_label
 from ..outpaths import OutputKind, refuse_foreign
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def format_record(rec: dict) -> str:
             what = f"{'-':<11} no modality present"
         else:
             what = f"{rec['label']:<11} {rec['confidence']:.2f}"
-        scen = rec["scenario"].replace("_", " ")
+        scen = scenario_label(rec["scenario"])
         if rec["replay"]:
             scen += ", replaying " + ", ".join(f"{m} buffers {rec['buffer_age_s'][m]:.0f} s old" for m in rec["replay"])
         elif rec["scenario"] != "complete" and rec["label"] is not None:
