@@ -1,9 +1,12 @@
 """``edge-rep.toml``: the daemon's configuration, as dataclasses with documented defaults and validation.
 
-One dataclass per TOML section; every key is a field whose ``doc`` metadata says what it means, and
-whose ``choices``/bounds are enforced by ``load_config``. A bad key or value raises ``EdgeRepError``
-with one line: ``<file>: <section.key>: <problem>; <what to do>``. No torch here: this is on the
-daemon's import path.
+One dataclass per TOML section (``SerialSection`` for ``[serial]``, ``HealthSection`` for ``[health]``, ...);
+every key is a field whose ``doc`` metadata says what it means, and whose ``choices``/bounds are enforced
+by ``load_config``. Each key is defined here once: the daemon's parts read their section as it is
+(``ChannelHealth(..., cfg.health)``, ``JsonlSink.from_config(cfg.output)``,
+``BufferReplayClassifier.from_config(backend, cfg.replay)``) and take their defaults from it. A bad key
+or value raises ``EdgeRepError`` with one line: ``<file>: <section.key>: <problem>; <what to do>``. No
+torch here: this is on the daemon's import path.
 
     cfg = load_config("/etc/edge-rep/edge-rep.toml")   # or load_config(None) for the defaults
     cfg.serial.baud, cfg.health.data_timeout_s, cfg.node.id
@@ -390,6 +393,11 @@ def dump_toml(cfg: Config, comments: bool = True) -> str:
             lines.extend(f"{cf.name} = {_toml_value(getattr(c, cf.name))}" for cf in fields(c))
         lines.append("")
     return "\n".join(lines)
+
+
+def key_choices(section: type, key: str) -> tuple:
+    """The allowed values of one key, e.g. ``key_choices(LoggingSection, "level")`` (for command-line options)."""
+    return next(f for f in fields(section) if f.name == key).metadata["choices"]
 
 
 def schema_keys() -> list[str]:

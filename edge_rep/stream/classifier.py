@@ -39,7 +39,7 @@ class Result:
 class BufferReplayClassifier:
     """Wraps a ``Backend``; ``classify(job)`` gives a ``Result`` and updates the buffer cache."""
 
-    def __init__(self, backend, replay: bool = True, holdover_s: float = 30.0):
+    def __init__(self, backend, replay: bool = ReplaySection.enabled, holdover_s: float = ReplaySection.holdover_s):
         self.backend, self.meta = backend, backend.meta
         self.replay_enabled, self.holdover_s = bool(replay), float(holdover_s)
         self.modalities = self.meta.modalities

@@ -8,14 +8,12 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
+from ..config import MqttSection, OutputSection
 from ..errors import EdgeRepError
 from ..modelspec import scenario_label
 from ..outpaths import OutputKind, refuse_foreign
-
-if TYPE_CHECKING:
-    from ..config import MqttSection, OutputSection
 
 log = logging.getLogger("edge_rep.stream")
 
@@ -35,9 +33,9 @@ JSON_LINES = OutputKind("JSON lines output", folder=False, owned=_is_json_lines)
 
 
 class JsonlSink:
-    """One JSON object per line, flushed per line. ``-`` is stdout. Rotates a file at ``rotate_mb``."""
+    """One JSON object per line, flushed per line. ``-`` is stdout. Rotates a file at ``rotate_mb`` (0: never)."""
 
-    def __init__(self, target: str | Path = "-", rotate_mb: float = 0.0, keep_files: int = 5):
+    def __init__(self, target: str | Path = "-", rotate_mb: float = 0.0, keep_files: int = OutputSection.keep_files):
         self.target = str(target)
         self.rotate_bytes = int(rotate_mb * 1e6) if rotate_mb else 0
         self.keep_files = max(int(keep_files), 1)
@@ -96,9 +94,9 @@ class MqttSink:
     """Publishes every record as JSON to ``topic`` (``{node}`` is replaced); windows to ``<topic>/window``,
     events to ``<topic>/event``. paho-mqtt's network loop runs in its own thread and reconnects by itself."""
 
-    def __init__(self, host: str, port: int = 1883, topic: str = "edge-rep/{node}", node: str = "node",
-                 client_id: str = "", qos: int = 0, username: str = "", password_file: str = "",
-                 tls: bool = False, keepalive_s: int = 60, connect_timeout_s: float = 5.0):
+    def __init__(self, host: str, port: int = MqttSection.port, topic: str = MqttSection.topic, node: str = "node",
+                 client_id: str = "", qos: int = MqttSection.qos, username: str = "", password_file: str = "",
+                 tls: bool = False, keepalive_s: int = MqttSection.keepalive_s, connect_timeout_s: float = 5.0):
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
