@@ -1,4 +1,5 @@
-"""The streaming daemon: log playback throughput (edge-rep replay), and the live daemon's cost at real time (ONNX Runtime, CPU).
+"""The streaming daemon: log playback throughput (edge-rep replay), and the live daemon's cost at real
+time (ONNX Runtime, CPU).
 
 Rows (targets from issue 6):
 - replay --speed max: board seconds per wall second, one core (taskset-style affinity), >= 100x

@@ -277,7 +277,7 @@ def test_daemon_parts_take_their_sections():
     defaults = load_config(None).health
     th = ChannelHealth("seismic0", "seismic", 100.0, None).th
     for f in fields(defaults):
-        assert getattr(th, f.name) == getattr(defaults, f.name), f"[health] {f.name}: schema and edge_rep.stream.health differ"
+        assert getattr(th, f.name) == getattr(defaults, f.name), f"[health] {f.name}: schema and state machine differ"
     cfg = load_config(SHIPPED)
     th = WindowAssembler(MOD, cfg.health).th
     assert all(getattr(th, f.name) == getattr(cfg.health, f.name) for f in fields(cfg.health))

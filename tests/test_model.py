@@ -99,7 +99,8 @@ def test_calibrate_needs_present_windows():
 
 def test_scenarios_derived_from_modalities():
     assert scenarios(("acoustic", "seismic")) == [(1, 1), (0, 1), (1, 0)]
-    names = [scenario_name(dict(zip(("acoustic", "seismic"), map(bool, p)))) for p in scenarios(("acoustic", "seismic"))]
+    mods = ("acoustic", "seismic")
+    names = [scenario_name(dict(zip(mods, map(bool, p)))) for p in scenarios(mods)]
     assert names == ["complete", "acoustic_missing", "seismic_missing"] == tiny_model().scenario_names
     assert [scenario_label(n) for n in names] == ["complete", "acoustic missing", "seismic missing"]
     three = scenarios(("a", "b", "c"))

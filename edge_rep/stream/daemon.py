@@ -122,7 +122,8 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     return runner
 
 
-def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None, sinks: list | None = None) -> StreamRunner:
+def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
+                 sinks: list | None = None) -> StreamRunner:
     """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs)."""
     source = LogSource(log_path, speed)
     backend = backend or open_backend(cfg)
