@@ -1,4 +1,5 @@
-"""The streaming daemon: replay throughput, and the live daemon's cost at real time (ONNX Runtime, CPU).
+"""The streaming daemon: log playback throughput (edge-rep replay), and the live daemon's cost at real
+time (ONNX Runtime, CPU).
 
 Rows (targets from issue 6):
 - replay --speed max: board seconds per wall second, one core (taskset-style affinity), >= 100x
@@ -28,11 +29,11 @@ from pathlib import Path
 TITLE = "Streaming daemon (ONNX Runtime, bundled model)"
 ROOT = Path(__file__).resolve().parent.parent
 
-_REPLAY = """
+_PLAYBACK = """
 import json, os, sys, time
 os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})
 from edge_rep.config import load_config
-from edge_rep.stream.daemon import open_backend, run_replay
+from edge_rep.stream.daemon import open_backend, run_playback
 from edge_rep.stream.outputs import ListSink
 cfg = load_config(None)
 cfg.model.backend, cfg.output.status_line = "onnxruntime", "off"
@@ -40,7 +41,7 @@ cfg.model.path = {model!r}
 backend = open_backend(cfg)
 sink = ListSink()
 t = time.perf_counter()
-runner = run_replay(cfg, {log!r}, "max", backend, sinks=[sink])
+runner = run_playback(cfg, {log!r}, "max", backend, sinks=[sink])
 wall = time.perf_counter() - t
 ws = [r for r in sink.records if r["type"] == "window"]
 print(json.dumps({{"wall": wall, "windows": len(ws), "backend_s": sum(r["backend_ms"] for r in ws) / 1e3,
@@ -57,10 +58,10 @@ def _make_log(path: Path, seconds: float) -> float:
     return sim.duration
 
 
-def bench_replay(tmp: Path, seconds: float, model: str) -> list[dict]:
+def bench_playback(tmp: Path, seconds: float, model: str) -> list[dict]:
     log = tmp / "bench.edgelog"
     board_s = _make_log(log, seconds)
-    res = subprocess.run([sys.executable, "-c", _REPLAY.format(log=str(log), model=model)], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", _PLAYBACK.format(log=str(log), model=model)], capture_output=True, text=True,
                          cwd=ROOT, timeout=600)
     if res.returncode:
         raise RuntimeError(res.stderr[-2000:])
@@ -171,7 +172,7 @@ def run(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as d:
         tmp = Path(d)
         model = _model(tmp)
-        return bench_replay(tmp, 30.0 if quick else 120.0, model) + bench_live(tmp, 10.0 if quick else 60.0, model)
+        return bench_playback(tmp, 30.0 if quick else 120.0, model) + bench_live(tmp, 10.0 if quick else 60.0, model)
 
 
 if __name__ == "__main__":

@@ -104,12 +104,7 @@ def load_model(path: str | Path | None = None, profile: Profile | None = None,
     With ``profile``/``classes`` given, refuse a checkpoint made for another profile or class list."""
     p = Path(path) if path is not None else default_model_path()
     tensors, meta = _read(p)
-    if profile is not None and meta.profile != profile:
-        raise EdgeRepError(f"{p}: checkpoint was made for profile '{meta.profile.name}', not '{profile.name}'; "
-                           "use a model trained for this profile")
-    if classes is not None and tuple(classes) != meta.classes:
-        raise EdgeRepError(f"{p}: checkpoint has classes {list(meta.classes)}, expected {list(classes)}; "
-                           "use a model trained on this class list")
+    meta.check_fits(profile, classes, what=str(p))
     return _build(tensors, meta, p), meta
 
 

@@ -1,9 +1,12 @@
 """``edge-rep.toml``: the daemon's configuration, as dataclasses with documented defaults and validation.
 
-One dataclass per TOML section; every key is a field whose ``doc`` metadata says what it means, and
-whose ``choices``/bounds are enforced by ``load_config``. A bad key or value raises ``EdgeRepError``
-with one line: ``<file>: <section.key>: <problem>; <what to do>``. No torch here: this is on the
-daemon's import path.
+One dataclass per TOML section (``SerialSection`` for ``[serial]``, ``HealthSection`` for ``[health]``, ...);
+every key is a field whose ``doc`` metadata says what it means, and whose ``choices``/bounds are enforced
+by ``load_config``. Each key is defined here once: the daemon's parts read their section as it is
+(``ChannelHealth(..., cfg.health)``, ``JsonlSink.from_config(cfg.output)``,
+``BufferReplayClassifier.from_config(backend, cfg.replay)``) and take their defaults from it. A bad key
+or value raises ``EdgeRepError`` with one line: ``<file>: <section.key>: <problem>; <what to do>``. No
+torch here: this is on the daemon's import path.
 
     cfg = load_config("/etc/edge-rep/edge-rep.toml")   # or load_config(None) for the defaults
     cfg.serial.baud, cfg.health.data_timeout_s, cfg.node.id
@@ -38,7 +41,7 @@ def _key(default, doc: str, *, choices: tuple | None = None, ge: float | None = 
 
 
 @dataclass
-class SerialConfig:
+class SerialSection:
     """The sensor board's serial link."""
 
     port: str = _key("/dev/edge-rep", "serial device; the udev rule makes /dev/edge-rep, or use a /dev/serial/by-id/ path")
@@ -66,7 +69,7 @@ def _default_csv_channels() -> list[CsvChannel]:
 
 
 @dataclass
-class CsvConfig:
+class CsvSection:
     """Hobby boards that print one line of numbers per sample instant (used when serial.format = 'csv')."""
 
     channels: list = _key(None, "columns in line order: [[csv.channels]] tables of name, modality, sample_rate, scale, units",
@@ -76,7 +79,7 @@ class CsvConfig:
 
 
 @dataclass
-class ModelConfig:
+class ModelSection:
     """Which model runs, and on what."""
 
     path: str = _key("", "model file (.onnx, .engine or .safetensors, its .json sidecar beside it); '' = the bundled default")
@@ -85,7 +88,7 @@ class ModelConfig:
 
 
 @dataclass
-class HealthConfig:
+class HealthSection:
     """Per-channel health (edge_rep.stream.health): ok, degraded, dropped, recovering. Times are board time."""
 
     data_timeout_s: float = _key(0.5, "no good sample for this long: the channel is dropped", gt=0)
@@ -106,7 +109,7 @@ class HealthConfig:
 
 
 @dataclass
-class ReplayConfig:
+class ReplaySection:
     """REP buffer replay for a dropped modality."""
 
     enabled: bool = _key(True, "replay a dropped modality's last good cached buffers")
@@ -114,7 +117,7 @@ class ReplayConfig:
 
 
 @dataclass
-class OutputConfig:
+class OutputSection:
     """Where results go."""
 
     jsonl: str = _key("-", "JSON lines, one per window and per health event: '-' = stdout, or a file path")
@@ -125,7 +128,7 @@ class OutputConfig:
 
 
 @dataclass
-class MqttConfig:
+class MqttSection:
     """Optional MQTT output for fleets of nodes (needs paho-mqtt)."""
 
     enabled: bool = _key(False, "publish every output line to an MQTT broker")
@@ -141,21 +144,21 @@ class MqttConfig:
 
 
 @dataclass
-class RecordConfig:
+class RecordSection:
     """Raw sensor logs (replayable with `edge-rep replay`)."""
 
     dir: str = _key("", "directory where the raw serial bytes are also written as sensor logs; '' = off")
 
 
 @dataclass
-class LoggingConfig:
+class LoggingSection:
     """Diagnostics on stderr (the journal under systemd)."""
 
     level: str = _key("info", "'debug', 'info', 'warning' or 'error'", choices=("debug", "info", "warning", "error"))
 
 
 @dataclass
-class NodeConfig:
+class NodeSection:
     """This sensor node."""
 
     id: str = _key(None, "node name in every output line and the MQTT topic; '' = this machine's host name",
@@ -166,16 +169,16 @@ class NodeConfig:
 class Config:
     """The whole ``edge-rep.toml``: one attribute per section."""
 
-    serial: SerialConfig = field(default_factory=SerialConfig)
-    csv: CsvConfig = field(default_factory=CsvConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
-    replay: ReplayConfig = field(default_factory=ReplayConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
-    mqtt: MqttConfig = field(default_factory=MqttConfig)
-    record: RecordConfig = field(default_factory=RecordConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    node: NodeConfig = field(default_factory=NodeConfig)
+    serial: SerialSection = field(default_factory=SerialSection)
+    csv: CsvSection = field(default_factory=CsvSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    health: HealthSection = field(default_factory=HealthSection)
+    replay: ReplaySection = field(default_factory=ReplaySection)
+    output: OutputSection = field(default_factory=OutputSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    record: RecordSection = field(default_factory=RecordSection)
+    logging: LoggingSection = field(default_factory=LoggingSection)
+    node: NodeSection = field(default_factory=NodeSection)
 
     def to_dict(self) -> dict:
         """Plain nested dict (TOML/JSON-ready)."""
@@ -390,6 +393,11 @@ def dump_toml(cfg: Config, comments: bool = True) -> str:
             lines.extend(f"{cf.name} = {_toml_value(getattr(c, cf.name))}" for cf in fields(c))
         lines.append("")
     return "\n".join(lines)
+
+
+def key_choices(section: type, key: str) -> tuple:
+    """The allowed values of one key, e.g. ``key_choices(LoggingSection, "level")`` (for command-line options)."""
+    return next(f for f in fields(section) if f.name == key).metadata["choices"]
 
 
 def schema_keys() -> list[str]:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from .errors import EdgeRepError
 from .frontend import LEVEL_BOUND, Frontend, plan
+from .modelspec import scenario_name
 from .profiles import Profile
 
 NEG = -1e4  # additive attention bias for hidden keys (finite so fp16 engines stay finite)
@@ -103,11 +104,6 @@ def scenarios(modalities: tuple[str, ...]) -> list[tuple[int, ...]]:
     """Presence patterns with at least one modality: complete first, then by how many are missing."""
     pats = [p for p in itertools.product((1, 0), repeat=len(modalities)) if any(p)]
     return sorted(pats, key=lambda p: (len(p) - sum(p), p))
-
-
-def scenario_name(pattern: tuple[int, ...], modalities: tuple[str, ...]) -> str:
-    missing = [m for m, v in zip(modalities, pattern) if not v]
-    return "complete" if not missing else "+".join(missing) + " missing"
 
 
 def segment_matrix(n: int, L: int) -> torch.Tensor:
@@ -191,7 +187,7 @@ class EdgeREP(nn.Module):
         self.apply(self._init_weights)
         # scenarios and pooling are fixed buffers (arithmetic scenario choice, pooling by matmul)
         pats = scenarios(self.modalities)
-        self.scenario_names = [scenario_name(p, self.modalities) for p in pats]
+        self.scenario_names = [scenario_name(dict(zip(self.modalities, map(bool, p)))) for p in pats]
         self.register_buffer("scenario_presence", torch.tensor(pats, dtype=torch.float32), persistent=False)
         self.register_buffer("segments", segment_matrix(I, L), persistent=False)
         S = len(pats)

@@ -17,15 +17,17 @@ modality, D = model width; all float32):
                                   present modalities and replays them when the modality drops
 
 The missing-modality scenario is derived from ``present`` inside the model, with arithmetic only
-(no data-dependent branches), so one graph serves every scenario.
+(no data-dependent branches), so one graph serves every scenario. Its name (``scenario_name``) is the
+one the model, the daemon and every window line use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 from .errors import EdgeRepError
 from .outpaths import OutputKind, has_magic, is_edge_rep_safetensors, json_file_has, staged_file
@@ -38,6 +40,23 @@ OUTPUT_PROBS = "probs"
 OUTPUT_BUFFERS = "buffers_out"
 
 SIDECAR_FORMAT = 1
+
+
+def scenario_name(present: Mapping[str, bool]) -> str:
+    """The missing-modality scenario of a presence pattern (modality -> present, in profile order): the
+    identifier of window lines and of the model's learned buffers. "complete", "<modality>_missing"
+    (several joined with "+": "acoustic+seismic_missing" with three modalities), or "all_missing"."""
+    missing = [m for m, p in present.items() if not p]
+    if not missing:
+        return "complete"
+    if len(missing) == len(present):
+        return "all_missing"
+    return "+".join(missing) + "_missing"
+
+
+def scenario_label(name: str) -> str:
+    """A scenario identifier for people: "acoustic_missing" -> "acoustic missing"."""
+    return name.replace("_", " ")
 
 
 @dataclass
@@ -110,14 +129,21 @@ class ModelMeta:
             raise EdgeRepError(f"{p}: unreadable model sidecar ({e}); re-export the model") from None
         return cls.from_dict(d, source=str(p))
 
-    def check_compatible(self, other: ModelMeta, what: str) -> None:
-        """Refuse to pair two artifacts made for different profiles or class lists."""
-        if self.profile != other.profile:
-            raise EdgeRepError(f"{what} was made for profile '{other.profile.name}' but this model uses "
-                               f"'{self.profile.name}'; use matching files")
-        if self.classes != other.classes:
-            raise EdgeRepError(f"{what} has classes {list(other.classes)}, this model {list(self.classes)}; "
-                               "use matching files")
+    def check_fits(self, profile: Profile | None = None, classes: tuple[str, ...] | None = None,
+                   what: str = "model") -> None:
+        """Refuse this model where another profile or class list is expected: the one check that a model
+        fits (loading a checkpoint, a runtime backend). ``profile``/``classes`` None: not checked;
+        ``classes`` defaults to the profile's. Raises EdgeRepError naming ``what`` (e.g. the file)."""
+        if profile is not None and replace(profile, classes=self.classes) != self.profile:
+            mine, theirs = f"'{self.profile.name}'", f"'{profile.name}'"
+            if self.profile.name == profile.name:      # same name, other rates or windows: show them
+                mine, theirs = str(self.profile.to_dict()), str(profile.to_dict())
+            raise EdgeRepError(f"{what}: the model was made for profile {mine}, not {theirs}; "
+                               "use a model trained for this profile or change the config")
+        want = classes if classes is not None else (profile.classes if profile is not None else None)
+        if want is not None and tuple(want) != self.classes:
+            raise EdgeRepError(f"{what}: the model has classes {list(self.classes)}, expected {list(want)}; "
+                               "use a model trained on this class list")
 
 
 def content_hash(data: bytes) -> str:

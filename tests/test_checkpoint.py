@@ -10,7 +10,7 @@ from edge_rep.checkpoint import (default_model_path, load_model, load_training_s
 from edge_rep.errors import EdgeRepError
 from edge_rep.model import EdgeREP, ModelConfig
 from edge_rep.modelspec import ModelMeta, content_hash
-from edge_rep.profiles import ACIDS
+from edge_rep.profiles import ACIDS, ModalitySpec, Profile
 from tiny_data import TINY
 
 CFG = ModelConfig(width=16, n_layer=2, n_head=2, buffer_tokens=2, rep_layer=1, dropout=0.0)
@@ -46,6 +46,22 @@ def test_round_trip(tmp_path):
     assert float(loaded.frontend.scale0[0, 0]) == pytest.approx(0.3)
     # the sidecar is the modelspec one
     assert isinstance(ModelMeta.load(tmp_path / "m.json"), ModelMeta)
+
+
+def test_one_check_that_a_model_fits_a_profile():
+    meta = ModelMeta(profile=TINY, buffer_tokens=2, width=16, model_id="m")
+    meta.check_fits(TINY, TINY.classes)
+    meta.check_fits()                                   # nothing expected: nothing checked
+    with pytest.raises(EdgeRepError, match="m.onnx: the model was made for profile 'tiny', not 'acids'"):
+        meta.check_fits(ACIDS, what="m.onnx")
+    faster = Profile(TINY.name, tuple(ModalitySpec(m.name, 2 * m.sample_rate, m.channels) for m in TINY.modalities),
+                     TINY.window_s, TINY.hop_s, TINY.intervals, TINY.classes)
+    with pytest.raises(EdgeRepError, match="sample_rate"):     # same name, other rates: the difference is shown
+        meta.check_fits(faster)
+    renamed = Profile(TINY.name, TINY.modalities, TINY.window_s, TINY.hop_s, TINY.intervals, ("a", "b"))
+    for kw in ({"profile": renamed}, {"classes": ("a", "b")}):
+        with pytest.raises(EdgeRepError, match="classes"):
+            meta.check_fits(**kw)
 
 
 def test_errors(tmp_path):

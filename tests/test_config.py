@@ -269,14 +269,17 @@ def test_daemon_parts_take_their_sections():
     machine's own defaults are the schema's."""
     from dataclasses import fields
 
-    from edge_rep.stream.health import Thresholds
+    from edge_rep.profiles import MOD
+    from edge_rep.stream.assembler import WindowAssembler
+    from edge_rep.stream.health import ChannelHealth
     from firmware_bridge.csv_input import CsvDecoder
 
     defaults = load_config(None).health
-    for f in fields(Thresholds):
-        assert getattr(defaults, f.name) == f.default, f"[health] {f.name}: schema and edge_rep.stream.health differ"
+    th = ChannelHealth("seismic0", "seismic", 100.0, None).th
+    for f in fields(defaults):
+        assert getattr(th, f.name) == getattr(defaults, f.name), f"[health] {f.name}: schema and state machine differ"
     cfg = load_config(SHIPPED)
-    th = Thresholds.from_config(cfg.health)
-    assert all(getattr(th, f.name) == getattr(cfg.health, f.name) for f in fields(Thresholds))
+    th = WindowAssembler(MOD, cfg.health).th
+    assert all(getattr(th, f.name) == getattr(cfg.health, f.name) for f in fields(cfg.health))
     dec = CsvDecoder(cfg.csv.channels, separator=cfg.csv.separator)
     assert dec.rate == cfg.csv.channels[0].sample_rate

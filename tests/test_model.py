@@ -6,8 +6,8 @@ import torch
 
 from edge_rep.errors import EdgeRepError
 from edge_rep.frontend import Frontend, band_matrix, dft_matrix, plan
-from edge_rep.model import EdgeREP, ModelConfig, scenario_name, scenarios
-from edge_rep.modelspec import ModelMeta
+from edge_rep.model import EdgeREP, ModelConfig, scenarios
+from edge_rep.modelspec import ModelMeta, scenario_label, scenario_name
 from edge_rep.profiles import MOD
 from tiny_data import TINY
 
@@ -99,8 +99,10 @@ def test_calibrate_needs_present_windows():
 
 def test_scenarios_derived_from_modalities():
     assert scenarios(("acoustic", "seismic")) == [(1, 1), (0, 1), (1, 0)]
-    names = [scenario_name(p, ("acoustic", "seismic")) for p in scenarios(("acoustic", "seismic"))]
-    assert names == ["complete", "acoustic missing", "seismic missing"]
+    mods = ("acoustic", "seismic")
+    names = [scenario_name(dict(zip(mods, map(bool, p)))) for p in scenarios(mods)]
+    assert names == ["complete", "acoustic_missing", "seismic_missing"] == tiny_model().scenario_names
+    assert [scenario_label(n) for n in names] == ["complete", "acoustic missing", "seismic missing"]
     three = scenarios(("a", "b", "c"))
     assert len(three) == 7 and three[0] == (1, 1, 1) and (0, 0, 0) not in three
 

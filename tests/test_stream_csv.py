@@ -1,11 +1,11 @@
 """Hobby boards printing CSV lines: decimation of fast columns to the profile's rate, and a CSV log
-replayed through the daemon's path."""
+played back through the daemon's path."""
 
 import numpy as np
 
 from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
-from edge_rep.stream.daemon import link_header, replay_records
+from edge_rep.stream.daemon import link_header, playback_records
 from edge_rep.stream.resample import Decimator
 from firmware_bridge.sensorlog import LogHeader, LogWriter, csv_header, decoder_for, messages, read_log
 from test_stream_support import onnx_model_path
@@ -32,7 +32,7 @@ def test_decimator_keeps_time_and_the_passband():
     assert first * k >= start > (first - 1) * k and y2.size == (start + 800 - d.delay - first * k - 1) // k + 1
 
 
-def test_csv_log_replays_with_the_geophone_decimated(tmp_path):
+def test_csv_log_plays_back_with_the_geophone_decimated(tmp_path):
     backend = load_backend(onnx_model_path(), "onnxruntime")
     cfg = load_config(None)
     cfg.output.status_line, cfg.node.id = "off", "csv-board"
@@ -50,7 +50,7 @@ def test_csv_log_replays_with_the_geophone_decimated(tmp_path):
         data = lines.encode()
         for i in range(0, len(data), 4096):
             w.write(data[i:i + 4096], host_time=1000.0 + i / 1e5)
-    recs = replay_records(cfg, str(path), backend)
+    recs = playback_records(cfg, str(path), backend)
     ws = [r for r in recs if r["type"] == "window"]
     assert [w["window_start"] for w in ws] == [0.0, 1.0, 2.0]
     assert all(w["scenario"] == "complete" and w["label"] in backend.meta.classes for w in ws)

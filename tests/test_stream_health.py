@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edge_rep.config import HealthConfig
-from edge_rep.stream.health import ChannelHealth, State, Thresholds
+from edge_rep.config import Config, HealthSection
+from edge_rep.stream.health import ChannelHealth, State
 from edge_rep.stream.ring import SampleRing
 
 RATE = 100.0          # samples/s
@@ -13,7 +13,7 @@ FS = 2**23 - 1        # int24 full scale (flat-line limit 1e-6 of it: 8 counts)
 
 
 def make(**kw) -> ChannelHealth:
-    return ChannelHealth("seismic0", "seismic", RATE, FS, Thresholds(**kw))
+    return ChannelHealth("seismic0", "seismic", RATE, FS, HealthSection(**kw))
 
 
 class Feeder:
@@ -68,10 +68,11 @@ def transitions(h):
 
 
 def test_thresholds_follow_the_config_section():
-    cfg = HealthConfig()
-    th = Thresholds.from_config(cfg)
+    cfg = HealthSection()
+    th = ChannelHealth("seismic0", "seismic", RATE, FS).th
     assert th.data_timeout_s == cfg.data_timeout_s and th.recovery_windows == cfg.recovery_windows
-    th2 = Thresholds.from_config({"data_timeout_s": 0.25, "recovery_windows": 3})
+    section = Config.from_dict({"health": {"data_timeout_s": 0.25, "recovery_windows": 3}}).health
+    th2 = ChannelHealth("seismic0", "seismic", RATE, FS, section).th
     assert th2.data_timeout_s == 0.25 and th2.recovery_windows == 3 and th2.flatline_window_s == 0.5
 
 

@@ -1,5 +1,5 @@
 """End to end over a real pseudo-terminal: simulated board -> edge-rep stream -> JSON lines, with an
-acoustic drop, an unplug and a replug; the recorded log replays to the same output; SIGTERM stops the
+acoustic drop, an unplug and a replug; the recorded log plays back to the same output; SIGTERM stops the
 daemon cleanly (outputs and recording flushed) and it speaks sd_notify; no torch on the daemon path."""
 
 import json
@@ -18,9 +18,9 @@ import pytest
 from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
 from edge_rep.simulator import Scenario, Simulator, run_realtime
-from edge_rep.stream.daemon import replay_records, run_stream
+from edge_rep.stream.daemon import playback_records, run_stream
 from edge_rep.stream.outputs import ListSink
-from edge_rep.stream.records import without_host_fields
+from edge_rep.stream.schema import without_host_fields
 from firmware_bridge.pty import PtyLink
 from firmware_bridge.sensorlog import read_log
 from test_stream_support import onnx_model_path
@@ -46,7 +46,7 @@ def live_config(port: str, record_dir: Path | None = None):
     return cfg
 
 
-def test_pty_stream_with_drop_unplug_and_replug_then_replay_matches(tmp_path, backend):
+def test_pty_stream_with_drop_unplug_and_replug_then_playback_matches(tmp_path, backend):
     duration = 16.0
     sim = Simulator.synthetic(backend.meta.profile, duration, 11,
                               Scenario.parse(["drop:acoustic@3-6", "disconnect@8.5-9.5"]))
@@ -81,10 +81,10 @@ def test_pty_stream_with_drop_unplug_and_replug_then_replay_matches(tmp_path, ba
     assert runner.stats.skipped == 0
     assert all(w["latency_ms"] is not None and w["latency_ms"] >= w["backend_ms"] for w in ws)
 
-    # The recording replays to exactly what the live run gave (host-dependent fields and link notices aside).
+    # The recording plays back to exactly what the live run gave (host-dependent fields and link notices aside).
     (log_path,) = list((tmp_path / "rec").glob("*.edgelog"))
     assert read_log(log_path).records
-    again = replay_records(live_config(str(link.link)), str(log_path), backend)
+    again = playback_records(live_config(str(link.link)), str(log_path), backend)
 
     def comparable(rs):
         return [without_host_fields(r) for r in rs if not str(r.get("event", "")).startswith("link_")]
@@ -164,12 +164,12 @@ def test_daemon_path_never_imports_torch():
     code = textwrap.dedent(f"""
         import sys
         from edge_rep.config import load_config
-        from edge_rep.stream.daemon import replay_records
+        from edge_rep.stream.daemon import playback_records
         import edge_rep.commands.stream, edge_rep.commands.replay, edge_rep.stream.sources
         cfg = load_config(None)
         cfg.model.backend = "onnxruntime"
         cfg.model.path = {MODEL!r}
-        recs = replay_records(cfg, {str(ROOT / 'tests/data/logs/acoustic_drop.edgelog')!r})
+        recs = playback_records(cfg, {str(ROOT / 'tests/data/logs/acoustic_drop.edgelog')!r})
         assert sum(r["type"] == "window" for r in recs) == 19
         print("torch" in sys.modules)
     """)

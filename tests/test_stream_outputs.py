@@ -164,9 +164,9 @@ def test_mqtt_unreachable_broker_is_one_line_error():
         MqttSink("127.0.0.1", _free_port(), node="n1")
 
 
-def test_replay_publishes_every_line_to_mqtt(broker, tmp_path):
+def test_playback_publishes_every_line_to_mqtt(broker, tmp_path):
     from edge_rep.config import load_config
-    from edge_rep.stream.daemon import run_replay
+    from edge_rep.stream.daemon import run_playback
     sub, got = _subscribe(broker, "fleet/node-7/#")
     cfg = load_config(None)
     cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.qos = True, "127.0.0.1", broker, 1
@@ -174,7 +174,7 @@ def test_replay_publishes_every_line_to_mqtt(broker, tmp_path):
     cfg.model.path = onnx_model_path()
     cfg.output.jsonl, cfg.output.status_line = str(tmp_path / "out.jsonl"), "off"
     log = Path(__file__).parent / "data" / "logs" / "acoustic_drop.edgelog"
-    runner = run_replay(cfg, str(log))
+    runner = run_playback(cfg, str(log))
     lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     deadline = time.time() + 10
     while len(got) < len(lines) and time.time() < deadline:

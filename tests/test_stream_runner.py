@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 from edge_rep.backends.base import load_backend
-from edge_rep.stream.assembler import WindowAssembler, WindowJob, scenario_name
-from edge_rep.stream.classifier import ReplayClassifier
+from edge_rep.modelspec import scenario_name
+from edge_rep.stream.assembler import WindowAssembler, WindowJob
+from edge_rep.stream.classifier import BufferReplayClassifier
 from edge_rep.stream.outputs import ListSink, format_record
 from edge_rep.stream.notices import LinkChange
-from edge_rep.stream.records import HOST_FIELDS, SCHEMA, window_record, without_host_fields
 from edge_rep.stream.runner import StreamRunner
+from edge_rep.stream.schema import HOST_FIELDS, SCHEMA, window_record, without_host_fields
 from test_stream_support import onnx_model_path
 
 
@@ -50,7 +51,7 @@ def test_scenario_names():
 
 def test_cached_buffers_are_replayed_within_holdover_then_learned_ones(backend):
     spy = Spy(backend)
-    clf = ReplayClassifier(spy, replay=True, holdover_s=3.0)
+    clf = BufferReplayClassifier(spy, replay=True, holdover_s=3.0)
     meta = backend.meta
     r0 = clf.classify(job(meta, 2.0))
     assert r0.replay == {"acoustic": False, "seismic": False} and spy.calls[-1]["present"].tolist() == [[1, 1]]
@@ -68,13 +69,13 @@ def test_cached_buffers_are_replayed_within_holdover_then_learned_ones(backend):
     assert not spy.calls[-1]["buffers_in"].any()
     # Replaying changes the answer compared with the learned buffers (same window data).
     same = job(meta, 4.0, present=("seismic",))
-    clf2 = ReplayClassifier(spy, replay=False)
+    clf2 = BufferReplayClassifier(spy, replay=False)
     assert not np.allclose(clf2.classify(same).probs, r1.probs)
 
 
 def test_cache_only_from_healthy_complete_windows_and_not_across_reboots(backend):
     meta = backend.meta
-    clf = ReplayClassifier(Spy(backend), holdover_s=30)
+    clf = BufferReplayClassifier(Spy(backend), holdover_s=30)
     clf.classify(job(meta, 2.0, healthy={"acoustic": False, "seismic": True}))
     assert "acoustic" not in clf.cache and "seismic" in clf.cache
     clf.classify(job(meta, 3.0))
@@ -84,7 +85,7 @@ def test_cache_only_from_healthy_complete_windows_and_not_across_reboots(backend
 
 def test_no_modality_present_gives_a_null_window_without_running_the_model(backend):
     spy = Spy(backend)
-    clf = ReplayClassifier(spy)
+    clf = BufferReplayClassifier(spy)
     r = clf.classify(job(backend.meta, 2.0, present=()))
     assert r.probs is None and not spy.calls
     rec = window_record(r, backend.meta.classes, "m", "n", None)
@@ -93,7 +94,7 @@ def test_no_modality_present_gives_a_null_window_without_running_the_model(backe
 
 def test_window_record_schema_and_readable_line(backend):
     meta = backend.meta
-    clf = ReplayClassifier(backend, holdover_s=5)
+    clf = BufferReplayClassifier(backend, holdover_s=5)
     clf.classify(job(meta, 2.0))
     r = clf.classify(job(meta, 3.0, present=("seismic",)))
     rec = window_record(r, meta.classes, meta.model_id, "node-1", 4.25, host_time=100.0)
@@ -106,12 +107,12 @@ def test_window_record_schema_and_readable_line(backend):
     assert "acoustic missing, replaying acoustic buffers 1 s old" in line and rec["label"] in line
 
 
-def test_live_runner_skips_oldest_windows_when_behind_replay_never(backend):
+def test_live_runner_skips_oldest_windows_when_behind_playback_never(backend):
     meta = backend.meta
     summaries = []
     for live, expect in ((True, 2), (False, 5)):
         sink = ListSink()
-        runner = StreamRunner(WindowAssembler(meta.profile), ReplayClassifier(backend), [sink], "n",
+        runner = StreamRunner(WindowAssembler(meta.profile), BufferReplayClassifier(backend), [sink], "n",
                               live=live, max_pending=2)
         jobs = [job(meta, 2.0 + i) for i in range(5)]
         runner.handle(jobs)
@@ -126,7 +127,7 @@ def test_link_changes_become_notice_lines_on_the_current_boot(backend):
     """A source's LinkChange (live only) reaches the outputs as a notice line, stamped with the boot the
     assembler is on and no board time; the line's fields are the documented notice schema."""
     sink = ListSink()
-    runner = StreamRunner(WindowAssembler(backend.meta.profile), ReplayClassifier(backend), [sink], "node-1",
+    runner = StreamRunner(WindowAssembler(backend.meta.profile), BufferReplayClassifier(backend), [sink], "node-1",
                           live=True)
     runner.asm.boot = 3
     change = LinkChange("link_down", "disconnected: /dev/ttyUSB0 (device reports readiness to read); reopening")

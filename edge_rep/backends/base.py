@@ -93,18 +93,6 @@ def blank_inputs(meta: ModelMeta, batch: int = 1) -> dict[str, np.ndarray]:
     return x
 
 
-def check_expected(meta: ModelMeta, profile: Profile | None, what: str) -> None:
-    """Refuse a model made for another profile or class list than the caller's."""
-    if profile is None:
-        return
-    if meta.classes != profile.classes:
-        raise EdgeRepError(f"{what}: model classes {list(meta.classes)} differ from the config's "
-                           f"{list(profile.classes)}; use a model trained for these classes")
-    if meta.profile != profile:
-        raise EdgeRepError(f"{what}: model was made for profile {meta.profile.to_dict()} but the config uses "
-                           f"{profile.to_dict()}; use a model trained for this profile or change the config")
-
-
 def check_hash(path: Path, want: str | None, what: str) -> bytes:
     """Read ``path``; refuse it when its SHA-256 is not the one its sidecar recorded (replaced or torn file)."""
     try:
@@ -175,7 +163,7 @@ def load_backend(model_path: str | Path | None, kind: str = "auto", profile: Pro
     daemon from fighting the serial reader for cores)."""
     kind, path = resolve(model_path, kind)
     meta = ModelMeta.load(sidecar_path(path))
-    check_expected(meta, profile, str(path))
+    meta.check_fits(profile, what=str(path))
     if kind == "tensorrt":
         from .tensorrt import TensorRTBackend
         return TensorRTBackend(path, meta)

@@ -1,4 +1,7 @@
-"""``edge-rep replay``: run a recorded sensor log through exactly the live streaming path."""
+"""``edge-rep replay``: log playback, a recorded sensor log through exactly the live streaming path.
+
+The command keeps the name users know; inside the code this is *log playback*, and *replay* means
+REP replaying a dropped modality's cached buffers (docs/architecture.md, glossary)."""
 
 from .stream import add_common, apply_common
 
@@ -19,11 +22,11 @@ def run(args) -> int:
     import sys
 
     from ..config import load_config
-    from ..stream.daemon import run_replay, setup_logging
+    from ..stream.daemon import run_playback, setup_logging
 
     cfg = load_config(args.config)
     apply_common(cfg, args)
     setup_logging(cfg.logging.level)
-    runner = run_replay(cfg, args.log, args.speed)
+    runner = run_playback(cfg, args.log, args.speed)
     print(f"edge-rep replay: {runner.summary()}", file=sys.stderr)
     return 0

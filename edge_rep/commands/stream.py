@@ -1,5 +1,7 @@
 """``edge-rep stream``: classify a sensor board's serial stream, surviving dropped channels."""
 
+from ..config import LoggingSection, SerialSection, key_choices   # light: option help and choices come from the schema
+
 NAME = "stream"
 HELP = "classify a sensor board's serial stream live (JSON lines out), replaying dropped channels' buffers"
 EXAMPLE = "edge-rep stream --port /dev/ttyUSB0 --out results.jsonl --record logs/"
@@ -15,12 +17,12 @@ def add_common(p) -> None:
     p.add_argument("--backend", choices=BACKENDS, help="runtime (default: [model] backend, auto)")
     p.add_argument("--out", metavar="-|FILE.jsonl", help="JSON lines to stdout (-) or a file (default: [output] jsonl)")
     p.add_argument("--holdover", type=float, metavar="S", help="seconds a dropped modality's buffers are replayed")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="diagnostics on stderr")
+    p.add_argument("--log-level", choices=key_choices(LoggingSection, "level"), help="diagnostics on stderr")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--port", help="serial device (default: [serial] port, /dev/edge-rep)")
-    p.add_argument("--baud", type=int, help="line speed (default: [serial] baud, 921600)")
+    p.add_argument("--port", help=f"serial device (default: [serial] port, {SerialSection.port})")
+    p.add_argument("--baud", type=int, help=f"line speed (default: [serial] baud, {SerialSection.baud})")
     p.add_argument("--record", metavar="DIR", help="also write the raw bytes as sensor logs into DIR")
     add_common(p)
 

@@ -1,15 +1,16 @@
-"""The streaming daemon (``edge-rep stream`` / ``edge-rep replay``): bytes -> windows -> model -> outputs.
+"""The streaming daemon (``edge-rep stream``; ``edge-rep replay`` plays a sensor log back through it):
+bytes -> windows -> model -> outputs.
 
     ring.py        per-channel ring buffers indexed by the board's sample index
     health.py      per-channel health state machine (ok, degraded, dropped, recovering)
     assembler.py   decoder -> rings -> health -> windows (``WindowAssembler``), board time only
-    classifier.py  the model, with REP buffer caching and replay (``ReplayClassifier``)
+    classifier.py  the model, with REP buffer caching and replay (``BufferReplayClassifier``)
     notices.py     Notice (board and link events) and LinkChange (from the port's reader thread)
-    records.py     the JSON line schema
+    schema.py      the JSON line schema (one dict per window, health event, notice)
     outputs.py     JSON lines, MQTT, readable lines, the stderr status line
-    sources.py     serial port (reader thread, reconnect, recording; also edge-rep record) and sensor log sources
+    sources.py     serial port (reader thread, reconnect, recording; also edge-rep record) and sensor log (playback) sources
     runner.py      the main loop (skip-when-behind, signals, watchdog)
-    daemon.py      wiring from edge-rep.toml: run_stream, run_replay, replay_records
+    daemon.py      wiring from edge-rep.toml: run_stream, run_playback, playback_records
     sdnotify.py    systemd notify protocol
 
 Nothing here imports torch (tests check it). See docs/streaming.md.

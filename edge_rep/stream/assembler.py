@@ -1,6 +1,6 @@
 """From wire bytes to classification windows: decoder -> ring buffers -> health -> windows.
 
-The assembler is the one place live streaming and log replay share: it is fed bytes (in any
+The assembler is the one place live streaming and log playback share: it is fed bytes (in any
 chunking) and hands out, in board-time order, health events and ``WindowJob``s. Everything it decides
 is a function of the decoded frames and their board times, never of the host clock, so the same bytes
 always give the same windows, scenarios and events.
@@ -29,9 +29,11 @@ from firmware_bridge.protocol import (CH_ADC_OVERRUN, CH_BUFFER_OVERFLOW, CH_CLI
                                       FULL_SCALE, BOARD_BUFFER_OVERFLOW, BOARD_CLOCK_FAULT, ChannelDescriptor,
                                       Data, Hello, Message, Status)
 
+from ..config import HealthSection
+from ..modelspec import scenario_name
 from ..profiles import Profile
 from ..recording import MIN_PRESENT_FRACTION
-from .health import ChannelHealth, State, Thresholds
+from .health import ChannelHealth, State
 from .notices import Notice
 from .ring import SampleRing
 
@@ -45,16 +47,6 @@ MAX_GAP_S = 60.0
 MAX_DECIMATION = 1024
 # A frame timestamp this far behind the newest one means the board rebooted (its clock restarted).
 CLOCK_BACKWARDS_S = 1.0
-
-
-def scenario_name(present: dict[str, bool]) -> str:
-    """"complete", "<modality>_missing" (joined with "+" when several are), or "all_missing"."""
-    missing = [m for m, p in present.items() if not p]
-    if not missing:
-        return "complete"
-    if len(missing) == len(present):
-        return "all_missing"
-    return "+".join(missing) + "_missing"
 
 
 @dataclass
@@ -109,10 +101,11 @@ class Counters:
 class WindowAssembler:
     """Bytes in; health events and windows out. ``feed`` returns items in board-time order."""
 
-    def __init__(self, profile: Profile, thresholds: Thresholds | None = None, decoder=None):
-        """``decoder``: the binary protocol's ``Decoder`` (default), or another with the same ``feed``
+    def __init__(self, profile: Profile, health: HealthSection | None = None, decoder=None):
+        """``health``: the channel health thresholds (``Config.health``; None: the ``[health]`` defaults).
+        ``decoder``: the binary protocol's ``Decoder`` (default), or another with the same ``feed``
         (``firmware_bridge.csv_input.CsvDecoder`` for boards that print CSV lines)."""
-        self.profile, self.th = profile, thresholds or Thresholds()
+        self.profile, self.th = profile, health or HealthSection()
         self.decoder = decoder or Decoder()
         self._framed = isinstance(self.decoder, Decoder)
         self.counters = Counters()
@@ -132,7 +125,7 @@ class WindowAssembler:
         """Feed received bytes; returns ``HealthEvent``s, ``Notice``s and ``WindowJob``s in order.
 
         Frames are decoded one at a time (split at the delimiter) so that decoder counters and health
-        updates fall at the same frame whatever the chunking of the bytes was: live and replay agree."""
+        updates fall at the same frame whatever the chunking of the bytes was: live and playback agree."""
         self._host_time = host_time
         self._out = []
         if not self._framed:

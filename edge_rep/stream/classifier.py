@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import ReplaySection
 from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS
 from .assembler import WindowJob
 
@@ -35,16 +36,21 @@ class Result:
     backend_ms: float                 # time inside the backend
 
 
-class ReplayClassifier:
+class BufferReplayClassifier:
     """Wraps a ``Backend``; ``classify(job)`` gives a ``Result`` and updates the buffer cache."""
 
-    def __init__(self, backend, replay: bool = True, holdover_s: float = 30.0):
+    def __init__(self, backend, replay: bool = ReplaySection.enabled, holdover_s: float = ReplaySection.holdover_s):
         self.backend, self.meta = backend, backend.meta
         self.replay_enabled, self.holdover_s = bool(replay), float(holdover_s)
         self.modalities = self.meta.modalities
         self.cache: dict[str, CachedBuffers] = {}
         shapes = self.meta.input_shapes(1)
         self._inputs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+
+    @classmethod
+    def from_config(cls, backend, section: ReplaySection) -> BufferReplayClassifier:
+        """From the ``[replay]`` section (``Config.replay``): whether and how long buffers are replayed."""
+        return cls(backend, section.enabled, section.holdover_s)
 
     def classify(self, job: WindowJob) -> Result:
         """Classify one window; refresh the cache from modalities that are present, complete and ``ok``."""

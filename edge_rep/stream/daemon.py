@@ -1,8 +1,8 @@
 """Putting the daemon together from the config: model, assembler, classifier, outputs, source.
 
     run_stream(cfg)                  # live: cfg.serial.port until SIGINT/SIGTERM
-    run_replay(cfg, "run.edgelog")   # the same path over a recorded sensor log
-    replay_records(cfg, "run.edgelog")   # ... collected as a list of records
+    run_playback(cfg, "run.edgelog")        # log playback: the same path over a recorded sensor log
+    playback_records(cfg, "run.edgelog")    # ... collected as a list of records
 
 Both return a ``StreamRunner`` (its ``stats`` and ``summary()``) after flushing every output.
 """
@@ -19,8 +19,7 @@ from firmware_bridge.sensorlog import LogHeader, csv_header, decoder_for
 from ..backends.base import load_backend
 from ..config import Config
 from .assembler import WindowAssembler
-from .classifier import ReplayClassifier
-from .health import Thresholds
+from .classifier import BufferReplayClassifier
 from .outputs import JsonlSink, ListSink, MqttSink, StatusLine
 from .runner import StreamRunner
 from .sdnotify import Notifier
@@ -74,14 +73,11 @@ def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = N
     """The loop with its outputs: the jsonl sink (unless ``sinks`` replaces it), MQTT when enabled.
     ``decoder``: the link's (``decoder_for``; default: the one the config describes)."""
     if sinks is None:
-        sinks = [JsonlSink(cfg.output.jsonl, cfg.output.rotate_mb, cfg.output.keep_files)]
+        sinks = [JsonlSink.from_config(cfg.output)]
     if cfg.mqtt.enabled:
-        m = cfg.mqtt
-        sinks.append(MqttSink(m.host, m.port, m.topic, cfg.node.id, m.client_id, m.qos, m.username,
-                              m.password_file, m.tls, m.keepalive_s))
-    asm = WindowAssembler(backend.meta.profile, Thresholds.from_config(cfg.health),
-                          decoder or decoder_for(link_header(cfg)))
-    clf = ReplayClassifier(backend, cfg.replay.enabled, cfg.replay.holdover_s)
+        sinks.append(MqttSink.from_config(cfg.mqtt, cfg.node.id))
+    asm = WindowAssembler(backend.meta.profile, cfg.health, decoder or decoder_for(link_header(cfg)))
+    clf = BufferReplayClassifier.from_config(backend, cfg.replay)
     return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)
 
 
@@ -131,8 +127,9 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     return runner
 
 
-def run_replay(cfg: Config, log_path: str, speed: str = "max", backend=None, sinks: list | None = None) -> StreamRunner:
-    """Run a sensor log through the live path (decoder, health, windows, model, outputs)."""
+def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
+                 sinks: list | None = None) -> StreamRunner:
+    """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs)."""
     source = LogSource(log_path, speed)
     backend = backend or open_backend(cfg)
     status = StatusLine(cfg.output.status_line)
@@ -146,8 +143,8 @@ def run_replay(cfg: Config, log_path: str, speed: str = "max", backend=None, sin
     return runner
 
 
-def replay_records(cfg: Config, log_path: str, backend=None) -> list[dict]:
-    """Every record (windows, health events, notices) a replay of ``log_path`` gives, in order."""
+def playback_records(cfg: Config, log_path: str, backend=None) -> list[dict]:
+    """Every record (windows, health events, notices) a playback of ``log_path`` gives, in order."""
     sink = ListSink()
-    run_replay(cfg, log_path, "max", backend, sinks=[sink])
+    run_playback(cfg, log_path, "max", backend, sinks=[sink])
     return sink.records

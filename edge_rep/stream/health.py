@@ -12,17 +12,20 @@ a data gap longer than ``degraded_after_s``, some non-finite samples, clipping (
 frames lost or more than ``crc_error_rate`` of frames failing CRC over a hop, board STATUS faults.
 A clean window has every sample of the channel and no issue inside it.
 
-Thresholds are the ``[health]`` section of edge-rep.toml (``edge_rep.config.HealthConfig``). Every
-input carries a board time (seconds), never the host clock, so replaying a log gives the
+The thresholds are the ``[health]`` section of edge-rep.toml, ``edge_rep.config.HealthSection``: its
+defaults, bounds and documentation are defined there once and the machine reads them as they are. Every
+input carries a board time (seconds), never the host clock, so playing a log back gives the
 transitions the live stream gave. Only ``dropped`` makes a modality missing for the model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
+
+from ..config import HealthSection
 
 
 class State(str, Enum):
@@ -30,27 +33,6 @@ class State(str, Enum):
     DEGRADED = "degraded"
     DROPPED = "dropped"
     RECOVERING = "recovering"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The state machine's parameters; defaults are those of ``[health]`` in edge-rep.toml."""
-
-    data_timeout_s: float = 0.5
-    degraded_after_s: float = 0.2
-    flatline_window_s: float = 0.5
-    flatline_rel_std: float = 1e-6   # of full scale: 8 counts of int24, a constant for int16
-    clip_level: float = 0.99
-    saturation_fraction: float = 0.05
-    crc_error_rate: float = 0.2
-    max_seq_gap: int = 0
-    recovery_windows: int = 2
-
-    @classmethod
-    def from_config(cls, section) -> Thresholds:
-        """From ``Config.health`` (or a dict): the keys this machine uses; others keep their defaults."""
-        get = section.get if isinstance(section, dict) else (lambda k, d: getattr(section, k, d))
-        return cls(**{f.name: type(f.default)(get(f.name, f.default)) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -75,10 +57,11 @@ class ChannelHealth:
     """The state machine of one channel. Feed it blocks, STATUS faults, link problems, ticks, windows."""
 
     def __init__(self, channel: str, modality: str, sample_rate: float, full_scale: float | None,
-                 th: Thresholds | None = None):
+                 th: HealthSection | None = None):
+        """``th``: the thresholds (``Config.health``); None takes the ``[health]`` defaults."""
         self.channel, self.modality = channel, modality
         self.rate, self.full_scale = float(sample_rate), full_scale
-        self.th = th or Thresholds()
+        self.th = th or HealthSection()
         self.state = State.DROPPED            # nothing seen yet: missing until its data arrives
         self.started = False                  # has had good data once (the first data makes it ok directly)
         self.events: list[HealthEvent] = []   # transitions not yet taken by the caller

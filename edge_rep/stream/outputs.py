@@ -10,7 +10,9 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+from ..config import MqttSection, OutputSection
 from ..errors import EdgeRepError
+from ..modelspec import scenario_label
 from ..outpaths import OutputKind, refuse_foreign
 
 log = logging.getLogger("edge_rep.stream")
@@ -31,9 +33,9 @@ JSON_LINES = OutputKind("JSON lines output", folder=False, owned=_is_json_lines)
 
 
 class JsonlSink:
-    """One JSON object per line, flushed per line. ``-`` is stdout. Rotates a file at ``rotate_mb``."""
+    """One JSON object per line, flushed per line. ``-`` is stdout. Rotates a file at ``rotate_mb`` (0: never)."""
 
-    def __init__(self, target: str | Path = "-", rotate_mb: float = 0.0, keep_files: int = 5):
+    def __init__(self, target: str | Path = "-", rotate_mb: float = 0.0, keep_files: int = OutputSection.keep_files):
         self.target = str(target)
         self.rotate_bytes = int(rotate_mb * 1e6) if rotate_mb else 0
         self.keep_files = max(int(keep_files), 1)
@@ -43,6 +45,11 @@ class JsonlSink:
         else:
             refuse_foreign(self.target, JSON_LINES, option="output file")
             self.f = self._open()
+
+    @classmethod
+    def from_config(cls, section: OutputSection) -> JsonlSink:
+        """From the ``[output]`` section (``Config.output``): target, rotation size and files kept."""
+        return cls(section.jsonl, section.rotate_mb, section.keep_files)
 
     def _open(self) -> TextIO:
         p = Path(self.target)
@@ -87,9 +94,9 @@ class MqttSink:
     """Publishes every record as JSON to ``topic`` (``{node}`` is replaced); windows to ``<topic>/window``,
     events to ``<topic>/event``. paho-mqtt's network loop runs in its own thread and reconnects by itself."""
 
-    def __init__(self, host: str, port: int = 1883, topic: str = "edge-rep/{node}", node: str = "node",
-                 client_id: str = "", qos: int = 0, username: str = "", password_file: str = "",
-                 tls: bool = False, keepalive_s: int = 60, connect_timeout_s: float = 5.0):
+    def __init__(self, host: str, port: int = MqttSection.port, topic: str = MqttSection.topic, node: str = "node",
+                 client_id: str = "", qos: int = MqttSection.qos, username: str = "", password_file: str = "",
+                 tls: bool = False, keepalive_s: int = MqttSection.keepalive_s, connect_timeout_s: float = 5.0):
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
@@ -122,6 +129,12 @@ class MqttSink:
         self.published = 0
         self._last = None
 
+    @classmethod
+    def from_config(cls, section: MqttSection, node: str) -> MqttSink:
+        """From the ``[mqtt]`` section (``Config.mqtt``); ``node`` is ``[node] id``, for the topic and client id."""
+        return cls(section.host, section.port, section.topic, node, section.client_id, section.qos,
+                   section.username, section.password_file, section.tls, section.keepalive_s)
+
     def write(self, rec: dict) -> None:
         sub = "window" if rec.get("type") == "window" else "event"
         self._last = self.client.publish(f"{self.topic}/{sub}", json.dumps(rec, separators=(",", ":")), qos=self.qos)
@@ -139,7 +152,7 @@ class MqttSink:
 
 
 class ListSink:
-    """Keeps every record in a list (tests, notebooks, ``replay_records``)."""
+    """Keeps every record in a list (tests, notebooks, ``playback_records``)."""
 
     def __init__(self):
         self.records: list[dict] = []
@@ -179,7 +192,7 @@ def format_record(rec: dict) -> str:
             what = f"{'-':<11} no modality present"
         else:
             what = f"{rec['label']:<11} {rec['confidence']:.2f}"
-        scen = rec["scenario"].replace("_", " ")
+        scen = scenario_label(rec["scenario"])
         if rec["replay"]:
             scen += ", replaying " + ", ".join(f"{m} buffers {rec['buffer_age_s'][m]:.0f} s old" for m in rec["replay"])
         elif rec["scenario"] != "complete" and rec["label"] is not None:

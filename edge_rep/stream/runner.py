@@ -1,9 +1,9 @@
 """The daemon's main loop: bytes from a source -> assembler -> classifier -> outputs.
 
-One loop serves ``edge-rep stream`` (a serial port read by its own thread) and ``edge-rep replay``
-(a sensor log): only the source differs. In live mode the loop drains every chunk that arrived
+One loop serves ``edge-rep stream`` (a serial port read by its own thread) and log playback
+(``edge-rep replay``: a sensor log): only the source differs. In live mode the loop drains every chunk that arrived
 before cutting windows, and when more than ``max_pending`` windows are waiting (the model fell behind)
-it skips the oldest ones and counts them; a replay never skips, so it is exact. Memory stays bounded:
+it skips the oldest ones and counts them; a playback never skips, so it is exact. Memory stays bounded:
 rings are fixed, the source queue is bounded, and pending windows are capped.
 """
 
@@ -17,10 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .assembler import WindowAssembler, WindowJob
-from .classifier import ReplayClassifier
+from .classifier import BufferReplayClassifier
 from .health import HealthEvent
 from .notices import LinkChange, Notice
-from .records import health_record, notice_record, window_record
+from .schema import health_record, notice_record, window_record
 from .sdnotify import Notifier
 
 log = logging.getLogger("edge_rep.stream")
@@ -49,7 +49,7 @@ class RunStats:
 
 
 class StreamRunner:
-    def __init__(self, assembler: WindowAssembler, classifier: ReplayClassifier, sinks: list, node: str,
+    def __init__(self, assembler: WindowAssembler, classifier: BufferReplayClassifier, sinks: list, node: str,
                  status=None, notifier: Notifier | None = None, live: bool = True, max_pending: int = 2):
         self.asm, self.clf, self.sinks, self.node = assembler, classifier, sinks, node
         self.status, self.notifier = status, notifier or Notifier({})

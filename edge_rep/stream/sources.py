@@ -1,4 +1,4 @@
-"""Where the bytes come from: a serial port (live) or a sensor log (replay).
+"""Where the bytes come from: a serial port (live) or a sensor log (log playback, ``edge-rep replay``).
 
 Both are iterables of batches: each batch is a list of ``Chunk``s (bytes and their arrival time) and,
 live, ``LinkChange``s (the port came up, went down, cannot be opened yet), an empty batch meaning
@@ -137,7 +137,7 @@ class LogSource:
 
     def __init__(self, path: str | Path, speed: str = "max"):
         if speed not in ("max", "realtime"):
-            raise EdgeRepError(f"replay speed '{speed}': use 'realtime' or 'max'")
+            raise EdgeRepError(f"playback speed '{speed}': use 'realtime' or 'max'")
         self.name, self.speed = str(path), speed
         self.log = read_log(path)
         if self.log.tail_bytes:

@@ -1,7 +1,7 @@
 """The JSON line schema: one dict per classified window and per event (see docs/streaming.md).
 
 Fields that depend on the host (``host_time``, ``latency_ms``, ``backend_ms``) are listed in
-``HOST_FIELDS`` so a replay can be compared with the live run that recorded its log.
+``HOST_FIELDS`` so a log playback can be compared with the live run that recorded the log.
 """
 
 from __future__ import annotations
@@ -49,5 +49,5 @@ def notice_record(notice: Notice, node: str, host_time: float | None = None) -> 
 
 
 def without_host_fields(rec: dict) -> dict:
-    """The part of a record that must be equal between a live run and a replay of its log."""
+    """The part of a record that must be equal between a live run and a playback of its log."""
     return {k: v for k, v in rec.items() if k not in HOST_FIELDS}

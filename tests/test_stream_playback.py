@@ -1,4 +1,4 @@
-"""Replaying the shipped sensor logs (tests/data/logs) through the daemon's path with the bundled model:
+"""Log playback: the shipped sensor logs (tests/data/logs) through the daemon's path with the bundled model:
 drops detected within 1 s of board time, classification continuing under the right scenario, buffer
 replay used then expiring, recovery, corrupt bytes and reboots without crashes or lost windows."""
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from edge_rep.backends.base import load_backend
-from edge_rep.config import load_config
+from edge_rep.config import HealthSection, load_config
 from edge_rep.log_conversion import read_labels, to_recording
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
-from edge_rep.stream.daemon import replay_records
-from edge_rep.stream.health import HealthEvent, Thresholds
-from edge_rep.stream.records import without_host_fields
+from edge_rep.stream.daemon import playback_records
+from edge_rep.stream.health import HealthEvent
+from edge_rep.stream.schema import without_host_fields
 from firmware_bridge.sensorlog import messages, read_log
 from test_stream_support import onnx_model_path
 
@@ -50,14 +50,14 @@ def events(recs, channel=None, to=None):
 
 
 @pytest.fixture(scope="module")
-def replays(backend):
-    return {p.name: replay_records(config(), str(p), backend) for p in sorted(LOGS.glob("*.edgelog"))}
+def playbacks(backend):
+    return {p.name: playback_records(config(), str(p), backend) for p in sorted(LOGS.glob("*.edgelog"))}
 
 
-def test_every_shipped_log_replays(replays):
+def test_every_shipped_log_plays_back(playbacks):
     assert {"clean.edgelog", "acoustic_drop.edgelog", "seismic_drop.edgelog", "corrupt_bytes.edgelog",
-            "board_reset.edgelog", "labelled_passbys.edgelog"} <= set(replays)
-    for name, recs in replays.items():
+            "board_reset.edgelog", "labelled_passbys.edgelog"} <= set(playbacks)
+    for name, recs in playbacks.items():
         ws = windows(recs)
         assert ws, name
         for w in ws:
@@ -67,8 +67,8 @@ def test_every_shipped_log_replays(replays):
                 assert abs(sum(w["probs"].values()) - 1) < 1e-3 and w["confidence"] == max(w["probs"].values())
 
 
-def test_clean_log_all_complete_and_healthy(replays):
-    recs = replays["clean.edgelog"]
+def test_clean_log_all_complete_and_healthy(playbacks):
+    recs = playbacks["clean.edgelog"]
     ws = windows(recs)
     assert [w["scenario"] for w in ws] == ["complete"] * len(ws)
     assert not events(recs, to="dropped") and not any(w["replay"] for w in ws)
@@ -77,8 +77,8 @@ def test_clean_log_all_complete_and_healthy(replays):
 
 @pytest.mark.parametrize("name,mod,other", [("acoustic_drop.edgelog", "acoustic", "seismic"),
                                             ("seismic_drop.edgelog", "seismic", "acoustic")])
-def test_drop_detected_replayed_expired_and_recovered(replays, name, mod, other):
-    recs = replays[name]
+def test_drop_detected_replayed_expired_and_recovered(playbacks, name, mod, other):
+    recs = playbacks[name]
     (f,) = [f for f in faults(name) if f["kind"] == "drop"]
     drops = events(recs, f"{mod}0", "dropped")
     assert len(drops) == 1
@@ -111,13 +111,13 @@ def test_drop_detected_replayed_expired_and_recovered(replays, name, mod, other)
 
 
 def test_replay_disabled_uses_learned_buffers(backend):
-    recs = replay_records(config(replay=False), str(LOGS / "acoustic_drop.edgelog"), backend)
+    recs = playback_records(config(replay=False), str(LOGS / "acoustic_drop.edgelog"), backend)
     ws = windows(recs)
     assert any(w["scenario"] == "acoustic_missing" for w in ws) and not any(w["replay"] for w in ws)
 
 
-def test_corrupt_bytes_lose_only_windows_whose_data_was_lost(replays):
-    recs = replays["corrupt_bytes.edgelog"]
+def test_corrupt_bytes_lose_only_windows_whose_data_was_lost(playbacks):
+    recs = playbacks["corrupt_bytes.edgelog"]
     ws = windows(recs)
     # One window per hop, none missing: index 0..18 for 20 s.
     assert [w["window"] for w in ws] == list(range(19))
@@ -135,8 +135,8 @@ def test_corrupt_bytes_lose_only_windows_whose_data_was_lost(replays):
     assert all(min(w["coverage"].values()) < 0.9 for w in lost)
 
 
-def test_board_reset_restarts_windowing_without_crash(replays):
-    recs = replays["board_reset.edgelog"]
+def test_board_reset_restarts_windowing_without_crash(playbacks):
+    recs = playbacks["board_reset.edgelog"]
     (f,) = [f for f in faults("board_reset.edgelog") if f["kind"] == "reset"]
     resets = [r for r in recs if r.get("event") == "board_reset"]
     assert len(resets) == 1 and resets[0]["boot"] == 1
@@ -148,16 +148,16 @@ def test_board_reset_restarts_windowing_without_crash(replays):
     assert all(w["label"] is not None for w in before + after)
 
 
-def test_replay_is_deterministic_and_chunking_does_not_matter(backend):
+def test_playback_is_deterministic_and_chunking_does_not_matter(backend):
     path = LOGS / "corrupt_bytes.edgelog"
-    a = [without_host_fields(r) for r in replay_records(config(), str(path), backend)]
-    b = [without_host_fields(r) for r in replay_records(config(), str(path), backend)]
+    a = [without_host_fields(r) for r in playback_records(config(), str(path), backend)]
+    b = [without_host_fields(r) for r in playback_records(config(), str(path), backend)]
     assert a == b
     # The assembler alone, fed the same bytes in random chunks: same windows and events.
     data = read_log(path).data
 
     def run(chunks):
-        asm, out = WindowAssembler(backend.meta.profile, Thresholds()), []
+        asm, out = WindowAssembler(backend.meta.profile, HealthSection()), []
         for c in chunks:
             out += asm.feed(c)
         out += asm.finish()
@@ -173,7 +173,7 @@ def test_replay_is_deterministic_and_chunking_does_not_matter(backend):
 def test_garbage_and_truncation_never_crash(backend):
     data = read_log(LOGS / "clean.edgelog").data
     rng = np.random.default_rng(1)
-    asm, n = WindowAssembler(backend.meta.profile, Thresholds()), 0
+    asm, n = WindowAssembler(backend.meta.profile, HealthSection()), 0
     for i in range(0, len(data), 5000):
         chunk = bytearray(data[i:i + 5000])
         k = rng.integers(0, len(chunk), 20)
@@ -227,17 +227,17 @@ def _stream_accuracy(recs, log_path, rec, scenario, board_from=0.0):
     return float(np.mean(hits)), len(hits)
 
 
-def test_labelled_log_matches_offline_evaluation_complete(backend, replays):
+def test_labelled_log_matches_offline_evaluation_complete(backend, playbacks):
     path = LOGS / "labelled_passbys.edgelog"
     off, rec = _offline_accuracy(backend, path, [1, 1])
-    on, n = _stream_accuracy(replays[path.name], path, rec, "complete")
+    on, n = _stream_accuracy(playbacks[path.name], path, rec, "complete")
     assert n >= 20
     assert abs(on - off) <= 0.05, (on, off)
 
 
 def test_seismic_drop_matches_offline_evaluation_for_its_scenario(backend):
     path = LOGS / "seismic_drop.edgelog"
-    recs = replay_records(config(replay=False), str(path), backend)
+    recs = playback_records(config(replay=False), str(path), backend)
     (f,) = faults(path.name)
     off, rec = _offline_accuracy(backend, path, [1, 0], board_from=f["at"])
     on, n = _stream_accuracy(recs, path, rec, "seismic_missing", board_from=f["at"])
@@ -266,3 +266,30 @@ def test_replay_cli_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["replay", str(bad)]) == 2
     assert "not an edge-rep sensor log" in capsys.readouterr().err
     assert main(["replay", str(LOGS / "clean.edgelog"), "--holdover", "-1"]) == 2
+
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+@pytest.mark.parametrize("name", ["acoustic_drop", "board_reset"])
+def test_replay_cli_gives_the_golden_lines(tmp_path, name):
+    """`edge-rep replay LOG` gives, field for field and in order, the lines committed under tests/data/golden
+    (host-only fields removed; probabilities to 1e-3, for other CPUs and runtime versions)."""
+    from edge_rep.cli import main
+    conf = tmp_path / "golden.toml"
+    conf.write_text('[node]\nid = "golden"\n\n[output]\nstatus_line = "off"\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["replay", str(LOGS / f"{name}.edgelog"), "--config", str(conf), "--out", str(out),
+                 "--model", onnx_model_path()]) == 0
+    got = [without_host_fields(json.loads(line)) for line in out.read_text().splitlines()]
+    want = [json.loads(line) for line in (GOLDEN / f"{name}.jsonl").read_text().splitlines()]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert list(g) == list(w), (g, w)              # same fields in the same order
+        for k in w:
+            if k == "probs" and w[k] is not None:
+                assert list(g[k]) == list(w[k]) and all(abs(g[k][c] - w[k][c]) <= 1e-3 for c in w[k]), (g, w)
+            elif k == "confidence" and w[k] is not None:
+                assert abs(g[k] - w[k]) <= 1e-3, (g, w)
+            else:
+                assert g[k] == w[k], (k, g, w)
