@@ -76,7 +76,7 @@ def bench_replay(tmp: Path, seconds: float, model: str) -> list[dict]:
 
 def _model(tmp: Path) -> str:
     """$EDGE_REP_BENCH_MODEL, else the bundled default.onnx, else the bundled checkpoint exported now."""
-    from edge_rep.backends.base import DEFAULT_MODEL
+    from edge_rep.backends import DEFAULT_MODEL
     if os.environ.get("EDGE_REP_BENCH_MODEL"):
         return os.environ["EDGE_REP_BENCH_MODEL"]
     if DEFAULT_MODEL.with_suffix(".onnx").is_file():

@@ -19,6 +19,7 @@ import sys
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+from .backends import CHOICES as BACKEND_CHOICES, KINDS as BACKEND_KINDS
 from .errors import EdgeRepError
 from .profiles import MODALITIES
 
@@ -80,8 +81,8 @@ class ModelConfig:
     """Which model runs, and on what."""
 
     path: str = _key("", "model file (.onnx, .engine or .safetensors, its .json sidecar beside it); '' = the bundled default")
-    backend: str = _key("auto", "'auto' (TensorRT when an engine and tensorrt are there, else ONNX Runtime), 'tensorrt', 'onnxruntime' or 'torch'",
-                        choices=("auto", "tensorrt", "onnxruntime", "torch"))
+    backend: str = _key("auto", "'auto' (TensorRT when an engine and tensorrt are there, else ONNX Runtime) or one of "
+                        + ", ".join(f"'{k}'" for k in BACKEND_KINDS), choices=BACKEND_CHOICES)
 
 
 @dataclass

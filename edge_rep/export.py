@@ -47,7 +47,7 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
     except OSError as e:
         raise EdgeRepError(f"--out {out}: cannot create the folder ({e.strerror or e}); choose a writable place") from None
 
-    from .backends.base import available
+    from .backends import available
     from .backends.parity import format_rows
 
     if ckpt.suffix == ".safetensors":

@@ -3,7 +3,7 @@ replayed through the daemon's path."""
 
 import numpy as np
 
-from edge_rep.backends.base import load_backend
+from edge_rep.backends import load_backend
 from edge_rep.config import load_config
 from edge_rep.stream.daemon import replay_records
 from edge_rep.stream.resample import Decimator

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_rep.backends.base import load_backend
+from edge_rep.backends import load_backend
 from edge_rep.config import load_config
 from edge_rep.stream.daemon import replay_records, run_stream
 from edge_rep.stream.outputs import ListSink

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_rep.backends.base import load_backend
+from edge_rep.backends import load_backend
 from edge_rep.config import load_config
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.daemon import replay_records

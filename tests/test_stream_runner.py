@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from edge_rep.backends.base import load_backend
+from edge_rep.backends import load_backend
 from edge_rep.stream.assembler import WindowAssembler, WindowJob, scenario_name
 from edge_rep.stream.classifier import ReplayClassifier
 from edge_rep.stream.outputs import ListSink, format_record

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edge_rep.backends.base import DEFAULT_MODEL
+from edge_rep.backends import DEFAULT_MODEL
 from edge_rep.modelspec import ModelMeta
 
 
