@@ -60,8 +60,8 @@ def _make_log(path: Path, seconds: float) -> float:
 def bench_replay(tmp: Path, seconds: float, model: str) -> list[dict]:
     log = tmp / "bench.edgelog"
     board_s = _make_log(log, seconds)
-    res = subprocess.run([sys.executable, "-c", _REPLAY.format(log=str(log), model=model)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=600)
+    res = subprocess.run([sys.executable, "-c", _REPLAY.format(log=str(log), model=model)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=600)
     if res.returncode:
         raise RuntimeError(res.stderr[-2000:])
     r = json.loads(res.stdout.strip().splitlines()[-1])
@@ -157,7 +157,8 @@ def bench_live(tmp: Path, seconds: float, model: str) -> list[dict]:
          "ok": not torch_loaded, "note": "libtorch in /proc/PID/maps"},
         {"metric": "latency last bytes -> JSON line, minus backend (median)", "value": round(med, 2), "unit": "ms",
          "target": "<= 20", "ok": med <= 20,
-         "note": f"p90 {sorted(lat)[int(0.9 * (len(lat) - 1))]:.2f} ms; backend median {statistics.median(backend):.2f} ms"},
+         "note": f"p90 {sorted(lat)[int(0.9 * (len(lat) - 1))]:.2f} ms; "
+                 f"backend median {statistics.median(backend):.2f} ms"},
         {"metric": "start-up: spawn -> ready", "value": round(t_ready - t_spawn, 2), "unit": "s", "target": "<= 3",
          "ok": t_ready - t_spawn <= 3, "note": "python start, imports, model load, port open (sd_notify READY=1)"},
         {"metric": "ready -> first window line", "value": round(t_first - t_ready, 2), "unit": "s",

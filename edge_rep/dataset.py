@@ -224,7 +224,7 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
                 raise EdgeRepError(f"{mpath}: recording '{e['id']}' has split '{e['split']}', not one of "
                                    f"{', '.join(SPLITS)}")
             for key in ("file", "sha256"):
-                e[key]  # noqa: B018 - presence check
+                e[key]  # presence check: a KeyError is reported below
     except EdgeRepError as err:
         msg = str(err)
         raise EdgeRepError(msg if msg.startswith(str(mpath)) else f"{mpath}: {msg}") from None

@@ -52,8 +52,9 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
 
     if ckpt.suffix == ".safetensors":
         if not available("torch"):
-            raise EdgeRepError(f"--checkpoint {ckpt}: exporting a checkpoint needs torch, which is not installed; "
-                               "export with --onnx-only on a host with torch and pass the .onnx file here")
+            raise EdgeRepError(f"--checkpoint {ckpt}: exporting a checkpoint needs torch, from the 'export' extra, "
+                               "which is not installed; pip install 'edge-rep[export]', or export with --onnx-only "
+                               "on a host with torch and pass the .onnx file here")
         from .checkpoint import load_model
         from .onnx_export import PARITY_TOL, export_onnx
 

@@ -27,7 +27,8 @@ from firmware_bridge.protocol import (
 def hello(seq=0, board=3):
     return Hello(board_id=board, seq=seq, timestamp_us=5, board_uid=2**64 - 1, board_name="node-é", firmware="1.2.3",
                  channels=[ChannelDescriptor(0, "acoustic", 8000.0, FMT_INT16, 20 / 32768, "Pa", "ICS-40180"),
-                           ChannelDescriptor(1, "seismic", 1025.6, FMT_INT24, float(np.float32(1.0348e-8)), "m/s", "SM-24")])
+                           ChannelDescriptor(1, "seismic", 1025.6, FMT_INT24, float(np.float32(1.0348e-8)), "m/s",
+                                             "SM-24")])
 
 
 def data(seq, board=3, n=40):
@@ -110,7 +111,8 @@ def _raw_frame(major=1, minor=0, mtype=3, payload=b"\x00\x00\x00\x00", seq=0):
 
 def test_unknown_types_newer_minor_and_other_major():
     dec = Decoder()
-    got = dec.feed(_raw_frame(mtype=0x7E, payload=b"future") + _raw_frame(minor=3, payload=b"\x05\x00\x00\x00extra", seq=1)
+    got = dec.feed(_raw_frame(mtype=0x7E, payload=b"future")
+                   + _raw_frame(minor=3, payload=b"\x05\x00\x00\x00extra", seq=1)
                    + _raw_frame(major=2, seq=2) + _raw_frame(mtype=2, payload=b"\x01\x00\x01", seq=3))
     assert len(got) == 1 and isinstance(got[0], Heartbeat) and got[0].frames_dropped == 5   # minor 3: extra ignored
     s = dec.stats

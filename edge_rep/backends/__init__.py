@@ -31,7 +31,8 @@ class Runtime(NamedTuple):
 
 # Runtime kinds, best first: "auto" takes the first whose model file and Python module are there.
 RUNTIMES: dict[str, Runtime] = {
-    "tensorrt": Runtime(".engine", "tensorrt", "build it on this device with 'edge-rep export --checkpoint CKPT --out DIR'"),
+    "tensorrt": Runtime(".engine", "tensorrt",
+                        "build it on this device with 'edge-rep export --checkpoint CKPT --out DIR'"),
     "onnxruntime": Runtime(".onnx", "onnxruntime", "export it with 'edge-rep export --onnx-only'"),
     "torch": Runtime(".safetensors", "torch", "use the .safetensors checkpoint"),
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgeRepError
-from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS, ModelMeta, sidecar_path
+from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS, ModelMeta
 from ..profiles import Profile
 
 

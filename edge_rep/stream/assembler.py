@@ -165,7 +165,7 @@ class WindowAssembler:
         """The daemon never dies on wire data: a frame this code cannot handle is logged and skipped."""
         try:
             self._message(msg)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.counters.bad_frames += 1
             log.error("skipped a %s frame that could not be handled (%s: %s)", type(msg).__name__,
                       type(e).__name__, e, exc_info=log.isEnabledFor(logging.DEBUG))
@@ -223,7 +223,8 @@ class WindowAssembler:
             self.channels[d.channel_id] = ch
             self.by_modality[d.modality].append(ch)
         log.info("board %s (firmware %s): %s", h.board_name or h.board_uid, h.firmware,
-                 ", ".join(f"{c.name}={c.desc.sample_rate:g}Hz" + (f" (decimated to {c.rate:g} Hz)" if c.decimator else "")
+                 ", ".join(f"{c.name}={c.desc.sample_rate:g}Hz"
+                           + (f" (decimated to {c.rate:g} Hz)" if c.decimator else "")
                            for c in self.channels.values()) or "no usable channels")
 
     def _data(self, msg: Data) -> None:

@@ -101,7 +101,8 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks)
     source = SerialSource(cfg.serial.port, cfg.serial.baud, (cfg.serial.reconnect_min_s, cfg.serial.reconnect_max_s),
                           cfg.serial.open_timeout_s, cfg.record.dir or None, cfg.node.id, wire_format=cfg.serial.format,
-                          log_extra=csv_header(cfg.csv.channels, cfg.csv.separator) if cfg.serial.format == "csv" else {})
+                          log_extra=(csv_header(cfg.csv.channels, cfg.csv.separator)
+                                     if cfg.serial.format == "csv" else {}))
     runner.install_signal_handlers()
     timer = None
     try:

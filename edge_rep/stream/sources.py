@@ -74,7 +74,8 @@ class SerialSource:
         kind = text.split(":", 1)[0]
         level = logging.INFO if kind == "connected" else logging.WARNING
         log.log(level, "port %s", text)
-        notice = {"type": "notice", "event": {"connected": "link_up", "disconnected": "link_down"}.get(kind, "link_wait"),
+        notice = {"type": "notice",
+                  "event": {"connected": "link_up", "disconnected": "link_down"}.get(kind, "link_wait"),
                   "message": text}
         try:
             self.q.put_nowait(notice)
