@@ -25,7 +25,7 @@ import numpy as np
 from .errors import EdgeRepError
 from .outpaths import OutputKind, claim, json_file_has, staged_folder
 from .profiles import Profile
-from .recording import Channels, LabelInterval, Recording
+from .recording import Channels, LabelInterval, Recording, fields_equal
 
 FORMAT = "edge-rep-dataset"
 FORMAT_VERSION = 1
@@ -242,6 +242,8 @@ class WindowArrays:
     y: np.ndarray              # (N,) int64 class index, -1 when unlabelled
     rec: np.ndarray            # (N,) index into the recordings list
     start: np.ndarray          # (N,) window start, seconds from the recording start
+
+    __eq__ = fields_equal
 
     def __len__(self) -> int:
         return len(self.y)

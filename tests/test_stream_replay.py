@@ -9,22 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_rep.backends import load_backend
 from edge_rep.config import load_config
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.daemon import replay_records
 from edge_rep.stream.health import HealthEvent, Thresholds
 from edge_rep.stream.records import without_host_fields
 from firmware_bridge.sensorlog import messages, read_labels, read_log, to_recording
-from test_stream_support import onnx_model_path
 
 LOGS = Path(__file__).parent / "data" / "logs"
 HOLDOVER = 3.0
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return load_backend(onnx_model_path(), "onnxruntime")
 
 
 def config(holdover=HOLDOVER, replay=True):
@@ -244,11 +237,11 @@ def test_seismic_drop_matches_offline_evaluation_for_its_scenario(backend):
     assert abs(on - off) <= 0.05, (on, off)
 
 
-def test_replay_cli_writes_json_lines(tmp_path, capsys):
+def test_replay_cli_writes_json_lines(tmp_path, capsys, stream_model):
     from edge_rep.cli import main
     out = tmp_path / "r.jsonl"
     args = ["replay", str(LOGS / "acoustic_drop.edgelog"), "--out", str(out), "--holdover", "2",
-            "--model", onnx_model_path()]
+            "--model", stream_model]
     assert main(args) == 0
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(windows(recs)) == 19 and events(recs, "acoustic0", "dropped")

@@ -2,15 +2,12 @@
 
 
 import numpy as np
-import pytest
 
-from edge_rep.backends import load_backend
 from edge_rep.stream.assembler import WindowAssembler, WindowJob, scenario_name
 from edge_rep.stream.classifier import ReplayClassifier
 from edge_rep.stream.outputs import ListSink, format_record
 from edge_rep.stream.records import HOST_FIELDS, window_record, without_host_fields
 from edge_rep.stream.runner import StreamRunner
-from test_stream_support import onnx_model_path
 
 
 class Spy:
@@ -22,11 +19,6 @@ class Spy:
     def run(self, x):
         self.calls.append({k: v.copy() for k, v in x.items()})
         return self.backend.run(x)
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return load_backend(onnx_model_path(), "onnxruntime")
 
 
 def job(meta, t1, present=("acoustic", "seismic"), boot=0, healthy=None, seed=0):

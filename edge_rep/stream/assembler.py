@@ -30,7 +30,7 @@ from firmware_bridge.protocol import (CH_ADC_OVERRUN, CH_BUFFER_OVERFLOW, CH_CLI
                                       Data, Hello, Message, Status)
 
 from ..profiles import Profile
-from ..recording import MIN_PRESENT_FRACTION
+from ..recording import MIN_PRESENT_FRACTION, fields_equal
 from .health import ChannelHealth, State, Thresholds
 from .ring import SampleRing
 
@@ -70,6 +70,8 @@ class WindowJob:
     health: dict[str, str]            # channel -> state when the window was cut
     healthy: dict[str, bool]          # modality -> all its channels "ok" (its buffers may be cached)
     host_time_ready: float = 0.0      # host clock when the last byte that completed it was fed
+
+    __eq__ = fields_equal
 
     @property
     def scenario(self) -> str:
