@@ -9,7 +9,7 @@ STAMP   := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints-dev.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints-dev.txt -e '.[dev,export]'
+	$(BIN)/pip install -q -c constraints-dev.txt -e '.[dev]'
 	touch $@
 
 # Tools the test suite drives: a Mosquitto broker (MQTT output), shellcheck (deploy scripts),
@@ -20,7 +20,9 @@ system-deps:
 demo: $(STAMP)
 	$(BIN)/edge-rep demo
 
+# Lint first ([tool.ruff] in pyproject.toml), then the whole suite.
 test: $(STAMP) system-deps
+	$(BIN)/ruff check --no-cache .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -18,9 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge_rep.dataset import load_dataset, window_arrays  # noqa: E402
-from edge_rep.profiles import MOD, Profile  # noqa: E402
-from edge_rep.synth import make_benchmark  # noqa: E402
+from edge_rep.dataset import load_dataset, window_arrays
+from edge_rep.profiles import MOD, Profile
+from edge_rep.synth import make_benchmark
 
 TITLE = "Synthetic benchmark difficulty: baseline MLP on log band energies (test split)"
 BANDS = {"acoustic": (20.0, 4000.0, 24), "seismic": (1.0, 50.0, 12)}

@@ -3,6 +3,7 @@ CPU latency. Uses the bundled default model when present, else a fresh default-c
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -34,8 +35,8 @@ def run(quick: bool) -> list[dict]:
         m = model if variant == "rep" else EdgeREP(cfg, model.profile).eval()
         x = m.example_inputs(1)
         with torch.no_grad():
-            total = _mflops(lambda: m(*x))
-            front = _mflops(lambda: m.frontend(*x[:m.n_mod]))
+            total = _mflops(functools.partial(m, *x))
+            front = _mflops(functools.partial(m.frontend, *x[:m.n_mod]))
             m.set_trainable("adapter")
             counts = m.count_parameters()
             m.set_trainable("all")

@@ -61,8 +61,8 @@ def _make_log(path: Path, seconds: float) -> float:
 def bench_playback(tmp: Path, seconds: float, model: str) -> list[dict]:
     log = tmp / "bench.edgelog"
     board_s = _make_log(log, seconds)
-    res = subprocess.run([sys.executable, "-c", _PLAYBACK.format(log=str(log), model=model)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=600)
+    res = subprocess.run([sys.executable, "-c", _PLAYBACK.format(log=str(log), model=model)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=600)
     if res.returncode:
         raise RuntimeError(res.stderr[-2000:])
     r = json.loads(res.stdout.strip().splitlines()[-1])
@@ -77,7 +77,7 @@ def bench_playback(tmp: Path, seconds: float, model: str) -> list[dict]:
 
 def _model(tmp: Path) -> str:
     """$EDGE_REP_BENCH_MODEL, else the bundled default.onnx, else the bundled checkpoint exported now."""
-    from edge_rep.backends.base import DEFAULT_MODEL
+    from edge_rep.backends import DEFAULT_MODEL
     if os.environ.get("EDGE_REP_BENCH_MODEL"):
         return os.environ["EDGE_REP_BENCH_MODEL"]
     if DEFAULT_MODEL.with_suffix(".onnx").is_file():
@@ -159,7 +159,8 @@ def bench_live(tmp: Path, seconds: float, model: str) -> list[dict]:
          "ok": not torch_loaded, "note": "libtorch in /proc/PID/maps"},
         {"metric": "latency last bytes -> JSON line, minus backend (median)", "value": round(med, 2), "unit": "ms",
          "target": "<= 20", "ok": med <= 20,
-         "note": f"p90 {sorted(lat)[int(0.9 * (len(lat) - 1))]:.2f} ms; backend median {statistics.median(backend):.2f} ms"},
+         "note": f"p90 {sorted(lat)[int(0.9 * (len(lat) - 1))]:.2f} ms; "
+                 f"backend median {statistics.median(backend):.2f} ms"},
         {"metric": "start-up: spawn -> ready", "value": round(t_ready - t_spawn, 2), "unit": "s", "target": "<= 3",
          "ok": t_ready - t_spawn <= 3, "note": "python start, imports, model load, port open (sd_notify READY=1)"},
         {"metric": "ready -> first window line", "value": round(t_first - t_ready, 2), "unit": "s",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge_rep import synth  # noqa: E402
-from edge_rep.profiles import CLASSES, PROFILES  # noqa: E402
+from edge_rep import synth
+from edge_rep.profiles import CLASSES, PROFILES
 
 TITLE = "Synthetic generation throughput (recorded s per wall s; one benchmark recording per class)"
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edge_rep.outpaths import OutputKind, claim, refuse_foreign, staged_file  # noqa: E402
+from edge_rep.outpaths import OutputKind, claim, refuse_foreign, staged_file
 
 TYPES = ("acoustic", "seismic", "both")
 METHODS = ("rep", "map", "finetune", "zerofill", "mask")

@@ -10,8 +10,9 @@ Each subcommand lives in its own module under ``edge_rep/commands/`` and defines
     run(args) -> int     the work (imports its heavy dependencies inside)
 
 Errors: an ``EdgeRepError`` (or firmware_bridge's ``BridgeError``, the link layer's own) becomes one line
-on stderr and its exit code (2); anything else becomes a one-line internal error (exit 1) unless
-``--debug`` asks for the traceback.
+on stderr and its exit code (2); so does a missing module that an optional extra installs
+(``EXTRA_MODULES``: the line names the extra to install). Anything else becomes a one-line internal
+error (exit 1) unless ``--debug`` asks for the traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +26,33 @@ from firmware_bridge.errors import BridgeError
 
 from . import __version__, commands
 from .errors import EdgeRepError
+
+# Modules that only an optional extra of pyproject.toml installs: module -> (distribution, extras that
+# install it, first preferred unless one is named like the command). tests/test_packaging.py checks this
+# table against pyproject.toml, and that the base install runs the device's commands without any of them.
+EXTRA_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "torch": ("torch", ("train", "export")),
+    "safetensors": ("safetensors", ("train", "export")),
+    "tqdm": ("tqdm", ("train",)),
+    "matplotlib": ("matplotlib", ("train",)),
+    "onnx": ("onnx", ("export", "jetson")),
+    "onnxscript": ("onnxscript", ("export",)),
+    "obspy": ("obspy", ("seismic",)),
+    "paho": ("paho-mqtt", ("mqtt",)),
+    "cuda": ("cuda-python", ("jetson",)),
+}
+
+
+def missing_extra(command: str, error: ModuleNotFoundError) -> EdgeRepError | None:
+    """The one-line error for a command that needs a module of a not-installed extra; None for any other
+    missing module (a bug, reported as an internal error)."""
+    top = (error.name or "").partition(".")[0]
+    if top not in EXTRA_MODULES:
+        return None
+    dist, extras = EXTRA_MODULES[top]
+    extra = command if command in extras else extras[0]
+    return EdgeRepError(f"edge-rep {command} needs {dist}, from the '{extra}' extra, which is not installed; "
+                        f"pip install 'edge-rep[{extra}]'")
 
 
 def _command_modules() -> list:
@@ -58,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        try:
+            return int(args._run(args) or 0)
+        except ModuleNotFoundError as e:       # from an extra that is not installed: name the extra
+            missing = missing_extra(args.command, e)
+            if missing is None:
+                raise
+            raise missing from None
     except (EdgeRepError, BridgeError) as e:
         print(f"edge-rep: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -67,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as e:  # noqa: BLE001 - the user gets one line, never a traceback
+    except Exception as e:  # the user gets one line, never a traceback
         if args.debug:
             raise
         print(f"edge-rep: internal error: {type(e).__name__}: {e} (rerun with --debug for details)",

@@ -22,6 +22,7 @@ import sys
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+from .backends import CHOICES as BACKEND_CHOICES, KINDS as BACKEND_KINDS
 from .errors import EdgeRepError
 from .profiles import MODALITIES
 
@@ -44,12 +45,15 @@ def _key(default, doc: str, *, choices: tuple | None = None, ge: float | None = 
 class SerialSection:
     """The sensor board's serial link."""
 
-    port: str = _key("/dev/edge-rep", "serial device; the udev rule makes /dev/edge-rep, or use a /dev/serial/by-id/ path")
+    port: str = _key("/dev/edge-rep",
+                     "serial device; the udev rule makes /dev/edge-rep, or use a /dev/serial/by-id/ path")
     baud: int = _key(921600, "line speed in baud (8N1); must match the board", gt=0)
-    format: str = _key("binary", "wire format: 'binary' (COBS frames, firmware_bridge/PROTOCOL.md) or 'csv' (text lines, see [csv])",
-                       choices=("binary", "csv"))
-    open_timeout_s: float = _key(10.0, "at start, how long to wait for the port to appear before exiting with an error; 0 = wait forever", ge=0)
-    reconnect_min_s: float = _key(0.5, "first wait before reopening the port after it vanished (unplug); doubles up to reconnect_max_s", gt=0)
+    format: str = _key("binary", "wire format: 'binary' (COBS frames, firmware_bridge/PROTOCOL.md) "
+                       "or 'csv' (text lines, see [csv])", choices=("binary", "csv"))
+    open_timeout_s: float = _key(10.0, "at start, how long to wait for the port to appear before exiting with an "
+                                 "error; 0 = wait forever", ge=0)
+    reconnect_min_s: float = _key(0.5, "first wait before reopening the port after it vanished (unplug); doubles up "
+                                  "to reconnect_max_s", gt=0)
     reconnect_max_s: float = _key(10.0, "longest wait between reopen attempts", gt=0)
 
 
@@ -72,19 +76,20 @@ def _default_csv_channels() -> list[CsvChannel]:
 class CsvSection:
     """Hobby boards that print one line of numbers per sample instant (used when serial.format = 'csv')."""
 
-    channels: list = _key(None, "columns in line order: [[csv.channels]] tables of name, modality, sample_rate, scale, units",
-                          factory=_default_csv_channels)
-    separator: str = _key("auto", "column separator: 'auto' (detect comma, semicolon, tab or spaces), ',', ';', '\\t' or ' '",
-                          choices=("auto", ",", ";", "\t", " "))
+    channels: list = _key(None, "columns in line order: [[csv.channels]] tables of name, modality, sample_rate, "
+                          "scale, units", factory=_default_csv_channels)
+    separator: str = _key("auto", "column separator: 'auto' (detect comma, semicolon, tab or spaces), ',', ';', "
+                          "'\\t' or ' '", choices=("auto", ",", ";", "\t", " "))
 
 
 @dataclass
 class ModelSection:
     """Which model runs, and on what."""
 
-    path: str = _key("", "model file (.onnx, .engine or .safetensors, its .json sidecar beside it); '' = the bundled default")
-    backend: str = _key("auto", "'auto' (TensorRT when an engine and tensorrt are there, else ONNX Runtime), 'tensorrt', 'onnxruntime' or 'torch'",
-                        choices=("auto", "tensorrt", "onnxruntime", "torch"))
+    path: str = _key("", "model file (.onnx, .engine or .safetensors, its .json sidecar beside it); "
+                     "'' = the bundled default")
+    backend: str = _key("auto", "'auto' (TensorRT when an engine and tensorrt are there, else ONNX Runtime) or one of "
+                        + ", ".join(f"'{k}'" for k in BACKEND_KINDS), choices=BACKEND_CHOICES)
 
 
 @dataclass
@@ -95,16 +100,20 @@ class HealthSection:
     degraded_after_s: float = _key(0.2, "no data at all for this long: the channel is degraded (a short gap)", gt=0)
     flatline_window_s: float = _key(0.5, "a constant signal this long (a dead sensor) counts as no good samples", gt=0)
     # 1e-6 of full scale is 8 counts of a 24-bit ADC: a quiet but live geophone stays above it
-    flatline_rel_std: float = _key(1e-6, "flat: standard deviation over flatline_window_s below this share of full scale", ge=0, le=1)
+    flatline_rel_std: float = _key(1e-6, "flat: standard deviation over flatline_window_s below this share of "
+                                   "full scale", ge=0, le=1)
     clip_level: float = _key(0.99, "a sample at or beyond this share of full scale counts as clipped", gt=0, le=1)
-    saturation_fraction: float = _key(0.05, "more than this share of clipped samples in a block: degraded (saturated)", gt=0, le=1)
-    crc_error_rate: float = _key(0.2, "more than this share of frames failing their CRC over a hop: degraded", gt=0, le=1)
+    saturation_fraction: float = _key(0.05, "more than this share of clipped samples in a block: degraded "
+                                      "(saturated)", gt=0, le=1)
+    crc_error_rate: float = _key(0.2, "more than this share of frames failing their CRC over a hop: degraded",
+                                 gt=0, le=1)
     max_seq_gap: int = _key(0, "more than this many frames lost (sequence gaps) over a hop: degraded", ge=0)
     recovery_windows: int = _key(2, "clean windows in a row to leave degraded or recovering", ge=1)
 
     @property
     def drop_latency_s(self) -> float:
-        """Board time from a channel's last good sample to its drop, for silence or a flat line (plus one data block)."""
+        """Board time from a channel's last good sample to its drop, for silence or a flat line (plus one data
+        block)."""
         return max(self.data_timeout_s, self.flatline_window_s)
 
 
@@ -113,7 +122,8 @@ class ReplaySection:
     """REP buffer replay for a dropped modality."""
 
     enabled: bool = _key(True, "replay a dropped modality's last good cached buffers")
-    holdover_s: float = _key(30.0, "how long after the drop its last good buffers are replayed before falling back to the scenario's learned buffers", ge=0)
+    holdover_s: float = _key(30.0, "how long after the drop its last good buffers are replayed before falling back "
+                             "to the scenario's learned buffers", ge=0)
 
 
 @dataclass
@@ -123,8 +133,8 @@ class OutputSection:
     jsonl: str = _key("-", "JSON lines, one per window and per health event: '-' = stdout, or a file path")
     rotate_mb: float = _key(64.0, "rotate the jsonl file when it exceeds this many MB; 0 = never", ge=0)
     keep_files: int = _key(8, "rotated jsonl files kept (file.1 ... file.N); older ones are deleted", ge=1)
-    status_line: str = _key("auto", "live one-line summary on stderr: 'auto' (when stderr is a terminal), 'on' or 'off'",
-                            choices=("auto", "on", "off"))
+    status_line: str = _key("auto", "live one-line summary on stderr: 'auto' (when stderr is a terminal), "
+                            "'on' or 'off'", choices=("auto", "on", "off"))
 
 
 @dataclass
@@ -134,7 +144,8 @@ class MqttSection:
     enabled: bool = _key(False, "publish every output line to an MQTT broker")
     host: str = _key("localhost", "broker host name or address")
     port: int = _key(1883, "broker port (8883 is usual with TLS)", ge=1, le=65535)
-    topic: str = _key("edge-rep/{node}", "topic prefix; {node} is replaced by node.id; windows go to <topic>/window, health events to <topic>/event")
+    topic: str = _key("edge-rep/{node}", "topic prefix; {node} is replaced by node.id; windows go to "
+                      "<topic>/window, health events to <topic>/event")
     client_id: str = _key("", "MQTT client id; '' = edge-rep-<node.id>")
     qos: int = _key(0, "MQTT quality of service: 0, 1 or 2", choices=(0, 1, 2))
     username: str = _key("", "user name; '' = anonymous")
@@ -188,7 +199,9 @@ class Config:
             d = {}
             for f in fields(obj):
                 v = getattr(obj, f.name)
-                d[f.name] = [{cf.name: getattr(c, cf.name) for cf in fields(c)} for c in v] if f.name == "channels" else v
+                if f.name == "channels":
+                    v = [{cf.name: getattr(c, cf.name) for cf in fields(c)} for c in v]
+                d[f.name] = v
             out[sec.name] = d
         return out
 
@@ -253,7 +266,8 @@ def _check_value(source: str, key: str, f, value):
         _fail(source, key, f"must be a finite number, got {value}", "give a finite number")
     m = f.metadata
     if m["choices"] is not None and value not in m["choices"]:
-        _fail(source, key, f"{_show(value)} is not one of {', '.join(_show(c) for c in m['choices'])}", "pick one of those")
+        _fail(source, key, f"{_show(value)} is not one of {', '.join(_show(c) for c in m['choices'])}",
+              "pick one of those")
     for bound, test, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
                               ("le", lambda v, b: v <= b, "<=")):
         b = m[bound]
@@ -320,7 +334,8 @@ def _check_across(cfg: Config, source: str) -> None:
     if not cfg.serial.port:
         _fail(source, "serial.port", "is empty", "set the serial device, e.g. /dev/edge-rep or /dev/ttyUSB0")
     if cfg.serial.format == "csv" and not cfg.csv.channels:
-        _fail(source, "csv.channels", "no columns given but serial.format is 'csv'", "add one [[csv.channels]] table per column")
+        _fail(source, "csv.channels", "no columns given but serial.format is 'csv'",
+              "add one [[csv.channels]] table per column")
     if not cfg.node.id:
         cfg.node.id = socket.gethostname()
     if any(ch in cfg.node.id for ch in "/+#") or any(ch.isspace() for ch in cfg.node.id):

@@ -25,7 +25,7 @@ import numpy as np
 from .errors import EdgeRepError
 from .outpaths import OutputKind, claim, json_file_has, staged_folder
 from .profiles import Profile
-from .recording import Channels, LabelInterval, Recording
+from .recording import Channels, LabelInterval, Recording, fields_equal
 
 FORMAT = "edge-rep-dataset"
 FORMAT_VERSION = 1
@@ -224,7 +224,7 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
                 raise EdgeRepError(f"{mpath}: recording '{e['id']}' has split '{e['split']}', not one of "
                                    f"{', '.join(SPLITS)}")
             for key in ("file", "sha256"):
-                e[key]  # noqa: B018 - presence check
+                e[key]  # presence check: a KeyError is reported below
     except EdgeRepError as err:
         msg = str(err)
         raise EdgeRepError(msg if msg.startswith(str(mpath)) else f"{mpath}: {msg}") from None
@@ -242,6 +242,8 @@ class WindowArrays:
     y: np.ndarray              # (N,) int64 class index, -1 when unlabelled
     rec: np.ndarray            # (N,) index into the recordings list
     start: np.ndarray          # (N,) window start, seconds from the recording start
+
+    __eq__ = fields_equal
 
     def __len__(self) -> int:
         return len(self.y)

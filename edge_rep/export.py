@@ -45,15 +45,17 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise EdgeRepError(f"--out {out}: cannot create the folder ({e.strerror or e}); choose a writable place") from None
+        raise EdgeRepError(f"--out {out}: cannot create the folder ({e.strerror or e}); "
+                           "choose a writable place") from None
 
-    from .backends.base import available
+    from .backends import available
     from .backends.parity import format_rows
 
     if ckpt.suffix == ".safetensors":
         if not available("torch"):
-            raise EdgeRepError(f"--checkpoint {ckpt}: exporting a checkpoint needs torch, which is not installed; "
-                               "export with --onnx-only on a host with torch and pass the .onnx file here")
+            raise EdgeRepError(f"--checkpoint {ckpt}: exporting a checkpoint needs torch, from the 'export' extra, "
+                               "which is not installed; pip install 'edge-rep[export]', or export with --onnx-only "
+                               "on a host with torch and pass the .onnx file here")
         from .checkpoint import load_model
         from .onnx_export import PARITY_TOL, export_onnx
 
@@ -124,4 +126,5 @@ def check_destination(ckpt: Path, out: Path, onnx_path: Path, force: bool) -> No
                            f"another folder")
     if not force:
         raise EdgeRepError(f"--out {out}: an export of '{onnx_path.stem}' is already there "
-                           f"({', '.join(p.name for p in existing)}); pass --force to replace it, or choose another folder")
+                           f"({', '.join(p.name for p in existing)}); pass --force to replace it, "
+                           "or choose another folder")

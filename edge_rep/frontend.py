@@ -58,7 +58,8 @@ class ModalityPlan:
     @property
     def feat_dim(self) -> int:
         """Features of one interval token: channels x frames (1 when pooled) x bands (+ channels levels)."""
-        return self.channels * (1 if self.pool else self.frames) * self.bands + (self.channels if self.level_feature else 0)
+        levels = self.channels if self.level_feature else 0
+        return self.channels * (1 if self.pool else self.frames) * self.bands + levels
 
 
 def plan(profile: Profile, frame_s: float = 0.1, max_bands: int = 32, min_frame: int = 16,

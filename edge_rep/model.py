@@ -372,7 +372,8 @@ class EdgeREP(nn.Module):
             for m in range(M):
                 self.private[s, m] = noisy(early[m])
         # what the bypass makes of a present modality, as the stand-in for a missing one
-        _, buf, _ = self.forward_features(feats, full, torch.zeros(B, M), torch.zeros(B, M, cfg.buffer_tokens, cfg.width))
+        _, buf, _ = self.forward_features(feats, full, torch.zeros(B, M),
+                                          torch.zeros(B, M, cfg.buffer_tokens, cfg.width))
         typical = buf.mean(0)
         for s, pat in enumerate(self.scenario_presence.tolist()):
             for m in range(M):

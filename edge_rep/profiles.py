@@ -93,7 +93,8 @@ class Profile:
                        hop_s=float(d["hop_s"]), intervals=_whole(d["intervals"]),
                        classes=tuple(d.get("classes", CLASSES)))
         except (KeyError, TypeError, ValueError) as e:
-            raise EdgeRepError(f"bad profile description ({e}); expected the fields of edge_rep.profiles.Profile") from None
+            raise EdgeRepError(f"bad profile description ({e}); "
+                               "expected the fields of edge_rep.profiles.Profile") from None
 
 
 def _whole(x) -> int:

@@ -9,7 +9,7 @@ Samples that were lost are NaN: gaps stay gaps, time never shifts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +21,30 @@ from .profiles import Profile
 MIN_PRESENT_FRACTION = 0.9
 
 
+def values_equal(a, b) -> bool:
+    """Equality that compares numpy arrays by shape and values (NaN, a lost sample, equals NaN) and
+    dicts, lists and tuples element by element; anything else with ``==``."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.shape != b.shape:
+            return False
+        nan_aware = a.dtype.kind in "fc" and b.dtype.kind in "fc"
+        return bool(np.array_equal(a, b, equal_nan=nan_aware))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(values_equal, a, b))
+    return bool(a == b)
+
+
+def fields_equal(self, other) -> bool:
+    """``__eq__`` for dataclasses that hold numpy arrays (the generated one raises on arrays of more than
+    one element): the same class and every compared field equal by ``values_equal``. Use as
+    ``__eq__ = fields_equal`` in the class body (``@dataclass`` keeps an ``__eq__`` the class defines)."""
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return all(values_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self) if f.compare)
+
+
 @dataclass
 class Channels:
     """All channels of one modality on one node: ``data`` is (channels, samples) float32."""
@@ -30,6 +54,8 @@ class Channels:
     start_time: float = 0.0
     units: str = ""
     sensor: dict = field(default_factory=dict)   # e.g. {"name": "SM-24", "gain": 1.0, "site": "A"}
+
+    __eq__ = fields_equal
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float32)
@@ -84,6 +110,8 @@ class Window:
     present: dict[str, bool]         # modality -> enough finite samples
     label: str | None                # label covering most of the window, None if unlabelled
 
+    __eq__ = fields_equal
+
 
 @dataclass
 class Recording:
@@ -92,6 +120,8 @@ class Recording:
     labels: list[LabelInterval] = field(default_factory=list)
     start_time: float = 0.0
     metadata: dict = field(default_factory=dict)
+
+    __eq__ = fields_equal     # metadata is free-form: it may hold arrays too
 
     @property
     def duration(self) -> float:

@@ -207,7 +207,8 @@ def _ring(fs: float, freqs: list[float], decay_s: float, rng: np.random.Generato
     t = np.arange(int(max(4 * decay_s * fs, 2))) / fs
     k = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs if f < 0.45 * fs)
     if np.isscalar(k):   # every mode above Nyquist: the sensor sees a one-sample jolt
-        k = np.zeros_like(t); k[0] = 1.0
+        k = np.zeros_like(t)
+        k[0] = 1.0
     k = k * np.exp(-t / decay_s)
     return k / (np.max(np.abs(k)) + 1e-12)
 

@@ -200,7 +200,8 @@ def _replay_batch(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torc
     was = model.training
     model.eval()
     _, buf, _ = model.forward_features(batch_feats(prep, s, src_present), src_present,
-                                       torch.zeros(len(rows), M, device=dev), torch.zeros(len(rows), M, L, D, device=dev))
+                                       torch.zeros(len(rows), M, device=dev),
+                                       torch.zeros(len(rows), M, L, D, device=dev))
     model.train(was)
     use = (1 - present[rows]) * src_present          # missing now, present in the earlier window
     replay[rows] = use
@@ -228,7 +229,8 @@ def from_backbone(backbone: EdgeREP, cfg: ModelConfig) -> EdgeREP:
     state = {k: v for k, v in backbone.state_dict().items() if k in keep}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
-        raise EdgeRepError(f"backbone does not fit the method's config ({unexpected[:3]}); use the same backbone fields")
+        raise EdgeRepError(f"backbone does not fit the method's config ({unexpected[:3]}); "
+                           "use the same backbone fields")
     return model
 
 

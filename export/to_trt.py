@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout without installing
 
-from edge_rep.cli import main  # noqa: E402
+from edge_rep.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["export", *sys.argv[1:]]))

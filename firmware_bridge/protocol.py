@@ -85,6 +85,14 @@ class SampleBlock:
     fmt: int               # FMT_*
     samples: np.ndarray    # 1-D: int32 for integer formats, float32 for FMT_FLOAT32 (raw counts)
 
+    def __eq__(self, other) -> bool:
+        """Samples compared by value (the generated ``__eq__`` raises on arrays)."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return ((self.channel_id, self.first_index, self.fmt) == (other.channel_id, other.first_index, other.fmt)
+                and self.samples.shape == other.samples.shape
+                and bool(np.array_equal(self.samples, other.samples, equal_nan=self.samples.dtype.kind == "f")))
+
 
 @dataclass(kw_only=True)
 class Message:

@@ -19,8 +19,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edge_rep.backends import blank_inputs, check_inputs, load_backend, resolve
-from edge_rep.backends import base as backends_base
+import edge_rep.backends as backends
+from edge_rep.backends import load_backend, resolve
+from edge_rep.backends.base import blank_inputs, check_inputs
 from edge_rep.errors import EdgeRepError
 from edge_rep.modelspec import ModelMeta, sidecar_path
 from edge_rep.profiles import MOD, ModalitySpec, Profile
@@ -188,7 +189,7 @@ def test_resolve_picks_by_files_and_installed_modules(tmp_path, onnx_model, monk
     onnx_model.with_suffix(".engine").write_bytes(b"engine")
     onnx_model.with_suffix(".safetensors").write_bytes(b"weights")
     have = {"tensorrt": False, "onnxruntime": True, "torch": True}
-    monkeypatch.setattr(backends_base, "available", lambda kind: have[kind])
+    monkeypatch.setattr(backends, "available", lambda kind: have[kind])
     assert resolve(onnx_model) == ("onnxruntime", onnx_model)            # no tensorrt module: ONNX Runtime
     assert resolve(onnx_model, "torch") == ("torch", onnx_model.with_suffix(".safetensors"))
     have["tensorrt"] = True
@@ -206,8 +207,31 @@ def test_resolve_picks_by_files_and_installed_modules(tmp_path, onnx_model, monk
         resolve(onnx_model, "tensorrt")
 
 
+def test_backend_names_come_from_one_list():
+    from dataclasses import fields
+
+    from edge_rep.cli import build_parser
+    from edge_rep.config import ModelSection
+
+    assert backends.CHOICES == ("auto", *backends.RUNTIMES) == ("auto", "tensorrt", "onnxruntime", "torch")
+    backend = next(f for f in fields(ModelSection) if f.name == "backend")
+    assert backend.metadata["choices"] == backends.CHOICES
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for command in ("stream", "replay", "demo"):
+        option = next(a for a in sub[command]._actions if a.dest == "backend")
+        assert tuple(option.choices) == backends.CHOICES, command
+
+
+def test_choosing_a_backend_imports_no_runtime_and_no_numpy():
+    code = ("import sys, edge_rep.backends, edge_rep.config, edge_rep.cli; edge_rep.cli.build_parser(); "
+            "print(sorted(m for m in ('numpy', 'onnxruntime', 'torch', 'tensorrt') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 def test_none_means_the_bundled_default_model():
-    if not backends_base._candidates(backends_base.DEFAULT_MODEL):
+    if not backends._candidates(backends.DEFAULT_MODEL):
         with pytest.raises(EdgeRepError, match="default"):
             resolve(None)
     else:
@@ -219,7 +243,8 @@ def test_onnx_and_tensorrt_backends_never_import_torch(onnx_model):
     code = f"""
 import sys
 import numpy as np
-from edge_rep.backends import load_backend, blank_inputs
+from edge_rep.backends import load_backend
+from edge_rep.backends.base import blank_inputs
 import edge_rep.backends.tensorrt, edge_rep.backends.parity, edge_rep.trt_build
 b = load_backend({str(onnx_model)!r}, kind="onnxruntime")
 out = b.run(blank_inputs(b.meta, 2))
@@ -411,14 +436,14 @@ def test_tensorrt_backend_refuses_foreign_engines(tmp_path):
 
 
 def test_tensorrt_missing_says_how_to_get_it(tmp_path):
-    if backends_base.available("tensorrt"):
+    if backends.available("tensorrt"):
         pytest.skip("tensorrt is installed here; this checks the message shown where it is absent")
     from edge_rep.backends.tensorrt import import_tensorrt
     with pytest.raises(EdgeRepError, match="python3-libnvinfer.*system-site-packages"):
         import_tensorrt()
 
 
-@pytest.mark.skipif(not backends_base.available("tensorrt"), reason="needs TensorRT (a Jetson or a CUDA GPU host)")
+@pytest.mark.skipif(not backends.available("tensorrt"), reason="needs TensorRT (a Jetson or a CUDA GPU host)")
 def test_real_tensorrt_engine_matches_onnxruntime(tmp_path):
     from edge_rep.trt_build import build_engine, compare_engine
     path = write_graph(tmp_path / "m.onnx", tiny_meta())

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -97,9 +97,27 @@ def test_dry_run_installs_exactly_the_expected_files(root, model):
     for step in ("useradd --system", "--groups dialout,video", "venv --system-site-packages /opt/edge-rep/venv",
                  "export/to_trt.py --checkpoint /var/lib/edge-rep/model/model.onnx --out /var/lib/edge-rep/model",
                  "--fp16", "udevadm control --reload-rules", "systemctl daemon-reload",
-                 "systemctl enable edge-rep.service", "cuda-major 12"):
+                 "systemctl enable edge-rep.service"):
         assert step in r.stdout, step
     assert all(line.startswith(("install.sh:", "[dry-run]")) for line in r.stdout.splitlines())
+
+
+def pip_install(stdout: str) -> list[str]:
+    """The arguments of the dry run's one ``pip install`` of edge-rep."""
+    lines = [shlex.split(line.removeprefix("[dry-run] ")) for line in stdout.splitlines()
+             if "pip install" in line and "--upgrade pip" not in line]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_edge_rep_installs_with_its_device_extras_and_no_torch(root, model):
+    args = pip_install(dry(root, "--model", str(model)).stdout)
+    assert f"{REPO}[mqtt,jetson]" in args                       # dependencies resolved by pip, no --no-deps
+    assert "cuda-python>=12,<13" in args                         # JetPack 6: CUDA 12
+    assert "--no-deps" not in args and not any("torch" in a for a in args)
+    wheel = root.parent / "edge_rep-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+    assert f"{wheel}[mqtt,jetson]" in pip_install(dry(root, "--model", str(model), "--wheel", str(wheel)).stdout)
 
 
 def test_the_installed_config_points_where_the_files_went(root, model):
@@ -178,8 +196,9 @@ def test_old_jetpack_is_refused(root, model, release, message):
 
 
 def test_jetpack7_gets_cuda13_python(root, model):
-    (root / "etc/nv_tegra_release").write_text("# R38 (release), REVISION: 2.0, GCID: 1, BOARD: generic, EABI: aarch64, DATE: x\n")
-    assert "cuda-major 13" in dry(root, "--model", str(model)).stdout
+    (root / "etc/nv_tegra_release").write_text(
+        "# R38 (release), REVISION: 2.0, GCID: 1, BOARD: generic, EABI: aarch64, DATE: x\n")
+    assert "cuda-python>=13,<14" in pip_install(dry(root, "--model", str(model)).stdout)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -208,22 +227,6 @@ def test_non_jetson_host_only_warns_in_dry_run(root, model):
     (root / "etc/nv_tegra_release").unlink()
     r = dry(root, "--model", str(model))
     assert "not a Jetson" in r.stdout and (root / "etc/systemd/system/edge-rep.service").is_file()
-
-
-def test_runtime_requirements_leave_out_torch():
-    sys.path.insert(0, str(DEPLOY / "jetson"))
-    try:
-        from runtime_requirements import runtime_requirements
-    finally:
-        sys.path.pop(0)
-    reqs = ["numpy>=1.24", "torch>=2.1", 'tomli>=2.0; python_version < "3.11"', 'onnxscript>=0.2; extra == "export"',
-            'paho-mqtt>=2.0; extra == "mqtt"', 'paho-mqtt>=2.0; extra == "dev"',
-            'foo>=1; python_version >= "3.10" and extra == "mqtt"']
-    assert runtime_requirements(reqs, 12) == ["numpy>=1.24", 'tomli>=2.0; python_version < "3.11"', "paho-mqtt>=2.0",
-                                              'foo>=1; python_version >= "3.10"', "cuda-python>=12,<13"]
-    out = subprocess.run([sys.executable, str(DEPLOY / "jetson" / "runtime_requirements.py")],
-                         capture_output=True, text=True, check=True).stdout.split("\n")
-    assert "numpy" in " ".join(out) and not any(line.startswith("torch") for line in out)
 
 
 # --- systemd unit ---------------------------------------------------------------------------------
@@ -318,6 +321,7 @@ def test_container_recipe():
     base = re.search(r"^ARG BASE=(\S+)", text, re.M).group(1)
     assert base.startswith(("nvcr.io/nvidia/l4t-jetpack:r36", "dustynv/l4t-"))
     assert "--system-site-packages" in text and "import tensorrt" in text
+    assert '".[mqtt,jetson]"' in text and "cuda-python>=${CUDA_MAJOR}" in text and "--no-deps" not in text
     for src in re.findall(r"^COPY (\S+) ", text, re.M):
         assert (REPO / src).exists(), f"COPY {src}: not in the repository"
     entry = re.search(r'^ENTRYPOINT \["([^"]+)"\]', text, re.M).group(1)

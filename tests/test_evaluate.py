@@ -24,8 +24,8 @@ def test_metrics():
 def test_tiny_table_writes_outputs(tmp_path):
     cfg = ModelConfig(width=16, n_layer=4, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0)
     tc = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_size=32, warmup_steps=1)
-    res = evaluate(window_arrays(tiny_recordings(9, 3.0), TINY), window_arrays(tiny_recordings(6, 3.0, seed=1), TINY), TINY, tmp_path,
-                   cfg, tc, etas=(0.5, 0.7), types=("acoustic", "both"), methods=("rep", "zerofill"),
+    res = evaluate(window_arrays(tiny_recordings(9, 3.0), TINY), window_arrays(tiny_recordings(6, 3.0, seed=1), TINY),
+                   TINY, tmp_path, cfg, tc, etas=(0.5, 0.7), types=("acoustic", "both"), methods=("rep", "zerofill"),
                    progress=False)
     rows = res["rows"]
     assert len(rows) == 2 * 2 * 2
@@ -48,8 +48,8 @@ def test_tiny_table_writes_outputs(tmp_path):
 
 
 def test_cli_bad_input(tmp_path):
-    data = write_dataset(tmp_path / "d", [(r, "train" if i < 6 else "test") for i, r in enumerate(tiny_recordings(9, 3.0))],
-                         TINY)
+    data = write_dataset(tmp_path / "d",
+                         [(r, "train" if i < 6 else "test") for i, r in enumerate(tiny_recordings(9, 3.0))], TINY)
     assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--methods", "magic"]) == 2
     assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--eta", "170"]) == 2
     assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--missing", "video",

@@ -17,7 +17,7 @@ import onnx
 import pytest
 
 from edge_rep.backends import load_backend
-from edge_rep.backends.base import available
+from edge_rep.backends import available
 from edge_rep.cli import main
 from edge_rep.errors import EdgeRepError
 from edge_rep.modelspec import ModelMeta, sidecar_path
@@ -134,7 +134,8 @@ def test_exported_model_runs_without_torch(exported):
     _, out, _ = exported
     code = f"""
 import sys
-from edge_rep.backends import load_backend, blank_inputs
+from edge_rep.backends import load_backend
+from edge_rep.backends.base import blank_inputs
 b = load_backend({str(out / 'tiny.onnx')!r})
 assert b.run(blank_inputs(b.meta, 4))["probs"].shape == (4, 6)
 print(b.name, "torch" in sys.modules)

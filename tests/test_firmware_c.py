@@ -75,7 +75,8 @@ def _random_messages(seed: int, n: int) -> list:
             chans = [ChannelDescriptor(int(c), ["acoustic", "seismic"][c % 2], float(rng.choice([8000, 100, 1025.6])),
                                        int(rng.integers(1, 5)), float(rng.uniform(1e-9, 1e-3)), "Pa", f"s{c}")
                      for c in range(int(rng.integers(0, 4)))]
-            out.append(Hello(board_uid=int(rng.integers(0, 2**63)), board_name=f"b{i}", firmware="", channels=chans, **hdr))
+            out.append(Hello(board_uid=int(rng.integers(0, 2**63)), board_name=f"b{i}", firmware="", channels=chans,
+                             **hdr))
         elif kind == 1:
             blocks = []
             for c in range(int(rng.integers(0, 4))):
@@ -90,7 +91,8 @@ def _random_messages(seed: int, n: int) -> list:
             out.append(Heartbeat(frames_dropped=int(rng.integers(0, 2**32)), **hdr))
         else:
             out.append(Status(board_flags=int(rng.integers(0, 4)),
-                              channels={int(c): int(rng.integers(0, 16)) for c in range(int(rng.integers(0, 5)))}, **hdr))
+                              channels={int(c): int(rng.integers(0, 16)) for c in range(int(rng.integers(0, 5)))},
+                              **hdr))
     return out
 
 
@@ -121,7 +123,8 @@ def test_example_application_streams_gap_free_known_samples(build):
     assert (b.seq_gaps, b.resets, dec.stats.crc_errors, dec.stats.bytes_discarded) == (0, 0, 0, 0)
     data = [m for m in msgs if isinstance(m, Data)]
     assert len(data) == 60                                              # one frame per 50 ms
-    assert all([b.channel_id for b in m.blocks] == [0, 1] and m.blocks[0].first_index / 8000 == m.blocks[1].first_index / 100
+    assert all([b.channel_id for b in m.blocks] == [0, 1]
+               and m.blocks[0].first_index / 8000 == m.blocks[1].first_index / 100
                for m in data)                                           # both blocks cover the same span
     samples = {0: [], 1: []}
     for m in msgs:

@@ -179,7 +179,7 @@ def test_convert_log_outputs(foreign, tmp_path, capsys):
 
 
 def test_export_and_evaluate_refuse_foreign_folders(foreign, tmp_path, capsys):
-    from edge_rep.backends.base import DEFAULT_MODEL
+    from edge_rep.backends import DEFAULT_MODEL
     before = _snapshot(foreign["folder"])
     _one_line_error(capsys, ["export", "--checkpoint", DEFAULT_MODEL.with_suffix(".onnx"), "--out", foreign["folder"],
                              "--onnx-only", "--force"], "not an edge-rep export folder")

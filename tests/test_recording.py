@@ -39,3 +39,30 @@ def test_validate_rejects_wrong_rate_and_unknown_label():
     r.labels.append(LabelInterval(0, 1, "spaceship"))
     with pytest.raises(EdgeRepError, match="spaceship"):
         r.validate(MOD)
+
+
+def test_sample_dataclasses_compare_arrays_by_value():
+    from edge_rep.dataset import window_arrays
+    from firmware_bridge.protocol import FMT_INT16, Data, SampleBlock
+
+    a, b = _rec(gap=(2.0, 3.0)), _rec(gap=(2.0, 3.0))        # equal content, other array objects, NaN gaps
+    assert a == b and a.modalities["seismic"] == b.modalities["seismic"]
+    b.modalities["acoustic"].data[0, 123] += 1.0
+    assert a != b and a.modalities["acoustic"] != b.modalities["acoustic"]
+    assert Channels(np.zeros(4), 100.0) != Channels(np.zeros(5), 100.0)          # shapes differ
+    assert Channels(np.zeros(4), 100.0) != Channels(np.zeros(4), 200.0)          # rates differ
+    assert _rec() != _rec(gap=(2.0, 3.0))
+    c = _rec(gap=(2.0, 3.0))
+    c.metadata["gains"] = np.ones(3)
+    assert c != _rec(gap=(2.0, 3.0)) and c == Recording(**{**c.__dict__, "metadata": {"gains": np.ones(3)}})
+    wa, wb = list(_rec().windows(MOD)), list(_rec().windows(MOD))
+    assert wa == wb and wa[0] != wa[1]
+    assert window_arrays([_rec()], MOD) == window_arrays([_rec()], MOD)
+    assert window_arrays([_rec()], MOD) != window_arrays([_rec(gap=(2.0, 3.0))], MOD)
+    blocks = [SampleBlock(0, 0, FMT_INT16, np.arange(5)), SampleBlock(0, 0, FMT_INT16, np.arange(5))]
+    assert blocks[0] == blocks[1] and blocks[0] != SampleBlock(0, 0, FMT_INT16, np.arange(1, 6))
+    assert Data(seq=1, blocks=[blocks[0]]) == Data(seq=1, blocks=[blocks[1]])
+    assert Data(seq=1, blocks=[blocks[0]]) != Data(seq=1, blocks=[SampleBlock(0, 0, FMT_INT16, np.arange(4))])
+    from edge_rep.stream.classifier import CachedBuffers
+    assert CachedBuffers(np.ones((2, 3)), 0, 1.0) == CachedBuffers(np.ones((2, 3)), 0, 1.0)
+    assert CachedBuffers(np.ones((2, 3)), 0, 1.0) != CachedBuffers(np.zeros((2, 3)), 0, 1.0)

@@ -126,7 +126,8 @@ def test_convert_log_to_dataset_wav_and_mseed(tmp_path):
     assert r.returncode == 0, r.stderr
     rec = read_recording(tmp_path / "d.npz")
     np.testing.assert_array_equal(rec.modalities["acoustic"].data, ref.modalities["acoustic"].data)
-    assert [iv.label for iv in rec.labels] == [iv.label for iv in ref.labels] and rec.modalities["seismic"].sample_rate == 100
+    assert [iv.label for iv in rec.labels] == [iv.label for iv in ref.labels]
+    assert rec.modalities["seismic"].sample_rate == 100
 
     assert cli("convert-log", src, "--to", "wav", "--out", tmp_path / "w.wav").returncode == 0
     from scipy.io import wavfile

@@ -3,12 +3,10 @@ played back through the daemon's path."""
 
 import numpy as np
 
-from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
 from edge_rep.stream.daemon import link_header, playback_records
 from edge_rep.stream.resample import Decimator
 from firmware_bridge.sensorlog import LogHeader, LogWriter, csv_header, decoder_for, messages, read_log
-from test_stream_support import onnx_model_path
 
 
 def test_decimator_keeps_time_and_the_passband():
@@ -32,8 +30,7 @@ def test_decimator_keeps_time_and_the_passband():
     assert first * k >= start > (first - 1) * k and y2.size == (start + 800 - d.delay - first * k - 1) // k + 1
 
 
-def test_csv_log_plays_back_with_the_geophone_decimated(tmp_path):
-    backend = load_backend(onnx_model_path(), "onnxruntime")
+def test_csv_log_plays_back_with_the_geophone_decimated(tmp_path, backend):
     cfg = load_config(None)
     cfg.output.status_line, cfg.node.id = "off", "csv-board"
     chans = cfg.csv.channels                    # default: mic and geophone columns at 8000 lines/s

@@ -13,9 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from edge_rep.backends.base import load_backend
 from edge_rep.config import load_config
 from edge_rep.simulator import Scenario, Simulator, run_realtime
 from edge_rep.stream.daemon import playback_records, run_stream
@@ -23,16 +20,9 @@ from edge_rep.stream.outputs import ListSink
 from edge_rep.stream.schema import without_host_fields
 from firmware_bridge.pty import PtyLink
 from firmware_bridge.sensorlog import read_log
-from test_stream_support import onnx_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = onnx_model_path()
 SPEED = 2.0          # the board runs twice as fast as real time: health works on board time, so nothing changes
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return load_backend(MODEL, "onnxruntime")
 
 
 def live_config(port: str, record_dir: Path | None = None):
@@ -92,12 +82,12 @@ def test_pty_stream_with_drop_unplug_and_replug_then_playback_matches(tmp_path, 
     assert comparable(again) == comparable(recs)
 
 
-def test_port_that_cannot_open_is_one_line_error(tmp_path, capsys):
+def test_port_that_cannot_open_is_one_line_error(tmp_path, capsys, stream_model):
     from edge_rep.cli import main
     conf = tmp_path / "c.toml"
     conf.write_text("[serial]\nopen_timeout_s = 0.3\n")
     args = ["stream", "--port", str(tmp_path / "no-such-tty"), "--config", str(conf), "--record", str(tmp_path / "rec")]
-    args += ["--model", MODEL]
+    args += ["--model", stream_model]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("edge-rep: error: port") and "not found" in err[-1]
@@ -105,13 +95,12 @@ def test_port_that_cannot_open_is_one_line_error(tmp_path, capsys):
     assert not list((tmp_path / "rec").glob("*.edgelog"))      # no empty log left behind
     notty = tmp_path / "plain-file"
     notty.write_text("x")
-    assert main(["stream", "--port", str(notty), "--config", str(conf), "--model", MODEL]) == 2
+    assert main(["stream", "--port", str(notty), "--config", str(conf), "--model", stream_model]) == 2
     assert "not a serial device" in capsys.readouterr().err
 
 
-def test_sigterm_flushes_outputs_and_recording_and_notifies_systemd(tmp_path):
-    profile_backend = load_backend(MODEL, "onnxruntime")
-    sim = Simulator.synthetic(profile_backend.meta.profile, 16.0, 5)     # 4 s at 4x real time
+def test_sigterm_flushes_outputs_and_recording_and_notifies_systemd(tmp_path, backend, stream_model):
+    sim = Simulator.synthetic(backend.meta.profile, 16.0, 5)     # 4 s at 4x real time
     link = PtyLink(tmp_path / "board")
     notify = tmp_path / "notify.sock"
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -120,7 +109,7 @@ def test_sigterm_flushes_outputs_and_recording_and_notifies_systemd(tmp_path):
     out, rec = tmp_path / "out.jsonl", tmp_path / "rec"
     env = {**os.environ, "NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "1000000"}
     cmd = [sys.executable, "-m", "edge_rep.cli", "stream", "--port", str(link.link), "--out", str(out),
-           "--record", str(rec), "--model", MODEL]
+           "--record", str(rec), "--model", stream_model]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert srv.recv(200).startswith(b"READY=1")       # port open and listening
@@ -160,7 +149,7 @@ def test_sigterm_flushes_outputs_and_recording_and_notifies_systemd(tmp_path):
     assert b"STOPPING=1" in msgs
 
 
-def test_daemon_path_never_imports_torch():
+def test_daemon_path_never_imports_torch(stream_model):
     code = textwrap.dedent(f"""
         import sys
         from edge_rep.config import load_config
@@ -168,7 +157,7 @@ def test_daemon_path_never_imports_torch():
         import edge_rep.commands.stream, edge_rep.commands.replay, edge_rep.stream.sources
         cfg = load_config(None)
         cfg.model.backend = "onnxruntime"
-        cfg.model.path = {MODEL!r}
+        cfg.model.path = {stream_model!r}
         recs = playback_records(cfg, {str(ROOT / 'tests/data/logs/acoustic_drop.edgelog')!r})
         assert sum(r["type"] == "window" for r in recs) == 19
         print("torch" in sys.modules)
@@ -178,9 +167,9 @@ def test_daemon_path_never_imports_torch():
     assert res.stdout.strip() == "False"
 
 
-def test_demo_runs_and_shows_classification_through_the_drop(capsys):
+def test_demo_runs_and_shows_classification_through_the_drop(capsys, stream_model):
     from edge_rep.cli import main
-    args = ["demo", "--seconds", "6", "--holdover", "1", "--model", MODEL]
+    args = ["demo", "--seconds", "6", "--holdover", "1", "--model", stream_model]
     assert main(args) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()

@@ -14,7 +14,6 @@ import pytest
 from edge_rep.errors import EdgeRepError
 from edge_rep.stream.outputs import JsonlSink, MqttSink, StatusLine
 from edge_rep.stream.sdnotify import Notifier
-from test_stream_support import onnx_model_path
 
 
 def test_jsonl_lines_are_flushed_one_by_one(tmp_path):
@@ -164,14 +163,14 @@ def test_mqtt_unreachable_broker_is_one_line_error():
         MqttSink("127.0.0.1", _free_port(), node="n1")
 
 
-def test_playback_publishes_every_line_to_mqtt(broker, tmp_path):
+def test_playback_publishes_every_line_to_mqtt(broker, tmp_path, stream_model):
     from edge_rep.config import load_config
     from edge_rep.stream.daemon import run_playback
     sub, got = _subscribe(broker, "fleet/node-7/#")
     cfg = load_config(None)
     cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.qos = True, "127.0.0.1", broker, 1
     cfg.mqtt.topic, cfg.node.id = "fleet/{node}", "node-7"
-    cfg.model.path = onnx_model_path()
+    cfg.model.path = stream_model
     cfg.output.jsonl, cfg.output.status_line = str(tmp_path / "out.jsonl"), "off"
     log = Path(__file__).parent / "data" / "logs" / "acoustic_drop.edgelog"
     runner = run_playback(cfg, str(log))

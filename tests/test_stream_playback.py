@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_rep.backends.base import load_backend
 from edge_rep.config import HealthSection, load_config
 from edge_rep.log_conversion import read_labels, to_recording
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
@@ -17,15 +16,9 @@ from edge_rep.stream.daemon import playback_records
 from edge_rep.stream.health import HealthEvent
 from edge_rep.stream.schema import without_host_fields
 from firmware_bridge.sensorlog import messages, read_log
-from test_stream_support import onnx_model_path
 
 LOGS = Path(__file__).parent / "data" / "logs"
 HOLDOVER = 3.0
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return load_backend(onnx_model_path(), "onnxruntime")
 
 
 def config(holdover=HOLDOVER, replay=True):
@@ -245,11 +238,11 @@ def test_seismic_drop_matches_offline_evaluation_for_its_scenario(backend):
     assert abs(on - off) <= 0.05, (on, off)
 
 
-def test_replay_cli_writes_json_lines(tmp_path, capsys):
+def test_replay_cli_writes_json_lines(tmp_path, capsys, stream_model):
     from edge_rep.cli import main
     out = tmp_path / "r.jsonl"
     args = ["replay", str(LOGS / "acoustic_drop.edgelog"), "--out", str(out), "--holdover", "2",
-            "--model", onnx_model_path()]
+            "--model", stream_model]
     assert main(args) == 0
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(windows(recs)) == 19 and events(recs, "acoustic0", "dropped")
@@ -272,7 +265,7 @@ GOLDEN = Path(__file__).parent / "data" / "golden"
 
 
 @pytest.mark.parametrize("name", ["acoustic_drop", "board_reset"])
-def test_replay_cli_gives_the_golden_lines(tmp_path, name):
+def test_replay_cli_gives_the_golden_lines(tmp_path, name, stream_model):
     """`edge-rep replay LOG` gives, field for field and in order, the lines committed under tests/data/golden
     (host-only fields removed; probabilities to 1e-3, for other CPUs and runtime versions)."""
     from edge_rep.cli import main
@@ -280,7 +273,7 @@ def test_replay_cli_gives_the_golden_lines(tmp_path, name):
     conf.write_text('[node]\nid = "golden"\n\n[output]\nstatus_line = "off"\n')
     out = tmp_path / "out.jsonl"
     assert main(["replay", str(LOGS / f"{name}.edgelog"), "--config", str(conf), "--out", str(out),
-                 "--model", onnx_model_path()]) == 0
+                 "--model", stream_model]) == 0
     got = [without_host_fields(json.loads(line)) for line in out.read_text().splitlines()]
     want = [json.loads(line) for line in (GOLDEN / f"{name}.jsonl").read_text().splitlines()]
     assert len(got) == len(want)

@@ -2,9 +2,7 @@
 
 
 import numpy as np
-import pytest
 
-from edge_rep.backends.base import load_backend
 from edge_rep.modelspec import scenario_name
 from edge_rep.stream.assembler import WindowAssembler, WindowJob
 from edge_rep.stream.classifier import BufferReplayClassifier
@@ -12,7 +10,6 @@ from edge_rep.stream.outputs import ListSink, format_record
 from edge_rep.stream.notices import LinkChange
 from edge_rep.stream.runner import StreamRunner
 from edge_rep.stream.schema import HOST_FIELDS, SCHEMA, window_record, without_host_fields
-from test_stream_support import onnx_model_path
 
 
 class Spy:
@@ -24,11 +21,6 @@ class Spy:
     def run(self, x):
         self.calls.append({k: v.copy() for k, v in x.items()})
         return self.backend.run(x)
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return load_backend(onnx_model_path(), "onnxruntime")
 
 
 def job(meta, t1, present=("acoustic", "seismic"), boot=0, healthy=None, seed=0):

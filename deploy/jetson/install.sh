@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs edge-rep on an NVIDIA Jetson as a supervised systemd service (see docs/deploy.md):
 #   checks JetPack/L4T and TensorRT, creates the service user, a venv that sees JetPack's TensorRT,
-#   installs edge-rep without PyTorch (the daemon never imports it), copies the ONNX model and builds
-#   its TensorRT engine on this device, installs the systemd unit, the udev rule and the config.
+#   installs edge-rep with its device extras (no PyTorch: the daemon never imports it), copies the ONNX
+#   model and builds its TensorRT engine on this device, installs the systemd unit, the udev rule and the config.
 # Idempotent: a rerun changes only what changed; an edited config is kept (the new one lands beside it
 # as edge-rep.toml.new); the engine is rebuilt only when the ONNX model changed.
 set -euo pipefail
@@ -216,21 +216,17 @@ ensure_user() {
     --shell /usr/sbin/nologin --comment "edge-rep daemon" "$SERVICE_USER"
 }
 
-# Installs edge-rep, then its runtime requirements without torch (deploy/jetson/runtime_requirements.py)
-# plus cuda-python for the TensorRT backend (CUDA 12 on JetPack 6, CUDA 13 on JetPack 7 = L4T R38).
+# Installs edge-rep with the device's extras: mqtt (the MQTT output) and jetson (cuda-python for the
+# TensorRT backend, onnx for the engine build), cuda-python pinned to this device's CUDA major version
+# (12 on JetPack 6, 13 on JetPack 7 = L4T R38). The base install has no torch: the daemon never imports it.
+# A rerun reinstalls edge-rep from the source tree; a --wheel of the version already installed is kept
+# (pip compares versions), so give a new build a new version.
 ensure_venv() {
   local py=$VENV/bin/python cuda_major=12
   [ "${L4T_MAJOR:-$MIN_L4T}" -ge 38 ] && cuda_major=13
   [ -x "$ROOT$py" ] || run python3 -m venv --system-site-packages "$VENV"
   run "$py" -m pip install -q --upgrade pip
-  run "$py" -m pip install -q --no-deps --force-reinstall "${WHEEL:-$REPO}"
-  if [ "$DRY" -eq 1 ]; then
-    echo "[dry-run] $py $HERE/runtime_requirements.py --cuda-major $cuda_major > $PREFIX/requirements.txt"
-    echo "[dry-run] $py -m pip install -q -r $PREFIX/requirements.txt"
-    return 0
-  fi
-  "$py" "$HERE/runtime_requirements.py" --cuda-major "$cuda_major" >"$PREFIX/requirements.txt"
-  "$py" -m pip install -q -r "$PREFIX/requirements.txt"
+  run "$py" -m pip install -q --upgrade "${WHEEL:-$REPO}[mqtt,jetson]" "cuda-python>=$cuda_major,<$((cuda_major + 1))"
 }
 
 build_engine() {

@@ -1,34 +1,26 @@
 """One small interface for every runtime: load a model file, run a batch of windows.
 
 A backend takes and returns the tensors of the I/O contract in ``edge_rep.modelspec`` (numpy float32,
-names per the sidecar's profile). ``load_backend`` picks the runtime; it imports torch only when the
-PyTorch backend is asked for (or is the only file there), so the daemon stays torch-free.
+names per the sidecar's profile). This module is the interface only; which runtime runs a model file
+is chosen by ``edge_rep.backends.load_backend``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EdgeRepError
-from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS, ModelMeta, sidecar_path
-from ..profiles import Profile
-
-# Runtime kinds, and the file suffix each one loads. "auto" tries them in this order.
-KINDS: dict[str, str] = {"tensorrt": ".engine", "onnxruntime": ".onnx", "torch": ".safetensors"}
-# Python module each kind needs.
-_MODULES = {"tensorrt": "tensorrt", "onnxruntime": "onnxruntime", "torch": "torch"}
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
+from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS, ModelMeta
 
 
 class Backend(ABC):
     """A loaded model. ``run`` takes a batch of windows and returns ``probs`` and ``buffers_out``."""
 
-    name: str = ""        # "tensorrt", "onnxruntime" or "torch"
+    name: str = ""        # the runtime kind, a key of edge_rep.backends.KINDS
     version: str = ""     # the runtime's version
     precision: str = ""   # "fp32" or "fp16"
     meta: ModelMeta
@@ -103,72 +95,3 @@ def check_hash(path: Path, want: str | None, what: str) -> bytes:
         raise EdgeRepError(f"{path}: content does not match the {what} recorded in its sidecar (replaced or "
                            "corrupt file); copy the file and its .json together, or re-export")
     return data
-
-
-def available(kind: str) -> bool:
-    """Whether the Python module a runtime kind needs is installed (without importing it)."""
-    try:
-        return importlib.util.find_spec(_MODULES[kind]) is not None
-    except (ValueError, ImportError):
-        return False
-
-
-def _candidates(model_path: Path) -> dict[str, Path]:
-    """The sibling files of one model: ``x.engine``, ``x.onnx``, ``x.safetensors`` -> kind: path."""
-    stem = model_path.with_suffix("") if model_path.suffix in KINDS.values() else model_path
-    return {kind: stem.with_suffix(suffix) for kind, suffix in KINDS.items()
-            if stem.with_suffix(suffix).is_file()}
-
-
-def resolve(model_path: str | Path | None, kind: str = "auto") -> tuple[str, Path]:
-    """Which runtime and file ``load_backend`` would use, without loading anything.
-
-    A path names a model file or its stem; its siblings with the other suffixes count too, so
-    ``model.onnx`` with ``model.engine`` beside it runs on TensorRT under "auto". "auto" takes the
-    first of TensorRT, ONNX Runtime, PyTorch whose file is there and whose module is installed."""
-    if kind != "auto" and kind not in KINDS:
-        raise EdgeRepError(f"unknown backend '{kind}'; choose auto, {', '.join(KINDS)}")
-    path = Path(model_path) if model_path is not None else DEFAULT_MODEL
-    if path.is_dir():
-        raise EdgeRepError(f"{path}: is a folder; name the model file (.engine, .onnx or .safetensors)")
-    found = _candidates(path)
-    if not found:
-        raise EdgeRepError(f"{path}: no model file (.engine, .onnx or .safetensors) there; "
-                           "check the path, or train and export a model (edge-rep export)")
-    if kind != "auto":
-        if kind not in found:
-            have = ", ".join(str(p) for p in found.values())
-            hint = ("build it on this device with 'edge-rep export --checkpoint CKPT --out DIR'"
-                    if kind == "tensorrt" else "export it with 'edge-rep export --onnx-only'"
-                    if kind == "onnxruntime" else "use the .safetensors checkpoint")
-            raise EdgeRepError(f"{path}: no {KINDS[kind]} file for backend '{kind}' (have {have}); {hint}")
-        if not available(kind):
-            raise EdgeRepError(f"backend '{kind}' needs the Python module '{_MODULES[kind]}', which is not "
-                               "installed; install it or choose another backend")
-        return kind, found[kind]
-    for k in KINDS:
-        if k in found and available(k):
-            return k, found[k]
-    raise EdgeRepError(f"{path}: found {', '.join(str(p) for p in found.values())} but none of their runtimes "
-                       "is installed; install onnxruntime (pip install onnxruntime)")
-
-
-def load_backend(model_path: str | Path | None, kind: str = "auto", profile: Profile | None = None,
-                 threads: int = 1) -> Backend:
-    """Load a model for inference. ``model_path`` None means the bundled default model.
-
-    ``kind``: "auto" (TensorRT when an engine and the tensorrt module are there, else ONNX Runtime,
-    else PyTorch), "tensorrt", "onnxruntime" or "torch". ``profile``: when given, a model made for
-    another profile or class list is refused. ``threads``: CPU threads per inference (1 keeps the
-    daemon from fighting the serial reader for cores)."""
-    kind, path = resolve(model_path, kind)
-    meta = ModelMeta.load(sidecar_path(path))
-    meta.check_fits(profile, what=str(path))
-    if kind == "tensorrt":
-        from .tensorrt import TensorRTBackend
-        return TensorRTBackend(path, meta)
-    if kind == "onnxruntime":
-        from .onnxrt import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(path, meta, threads=threads)
-    from .torch_backend import TorchBackend
-    return TorchBackend(path, threads=threads)

@@ -54,7 +54,8 @@ def scenario_inputs(meta: ModelMeta, reference: RunFn, batch: int = 2, seed: int
     present = (rng.random((batch, M)) < 0.6).astype(np.float64)
     present[np.arange(batch), rng.integers(0, M, batch)] = 1           # at least one modality present
     replay = (1 - present) * (rng.random((batch, M)) < 0.5)
-    out.append(("random", inputs(present, replay, rng.normal(size=(batch, M, L, D)), _signals(meta, batch, rng, scales))))
+    out.append(("random", inputs(present, replay, rng.normal(size=(batch, M, L, D)),
+                                 _signals(meta, batch, rng, scales))))
     return out
 
 
@@ -73,7 +74,8 @@ def compare(meta: ModelMeta, reference: RunFn, candidate: RunFn, tol: float = 1e
         b_ref = ref[OUTPUT_BUFFERS]
         rows.append({"scenario": label,
                      "probs_max_abs": float(np.max(np.abs(p_got - p_ref))),
-                     "buffers_max_rel": float(np.max(np.abs(got[OUTPUT_BUFFERS] - b_ref)) / max(1.0, float(np.max(np.abs(b_ref)))))})
+                     "buffers_max_rel": float(np.max(np.abs(got[OUTPUT_BUFFERS] - b_ref))
+                                              / max(1.0, float(np.max(np.abs(b_ref)))))})
     bad = [r for r in rows if not np.isfinite(r["probs_max_abs"]) or r["probs_max_abs"] > tol]
     # NaN first (max() over NaNs picks at random), then the largest difference
     worst = max(bad or rows, key=lambda r: (not np.isfinite(r["probs_max_abs"]), np.nan_to_num(r["probs_max_abs"])))

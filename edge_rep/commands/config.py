@@ -10,7 +10,8 @@ def add_arguments(p) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--check", metavar="FILE", help="validate FILE and the files it names; exit 2 on a problem")
     g.add_argument("--print", metavar="FILE", nargs="?", const="", dest="print_file",
-                   help="print the effective config (FILE merged over the defaults; no FILE: the defaults) as commented TOML")
+                   help="print the effective config (FILE merged over the defaults; no FILE: the defaults) "
+                        "as commented TOML")
     p.add_argument("--json", action="store_true", help="with --print: print JSON instead of TOML")
 
 
@@ -24,8 +25,8 @@ def run(args) -> int:
         cfg = load_config(args.check)
         problems = check_paths(cfg)
         if problems:
-            raise EdgeRepError(f"{args.check}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-                               + "; fix the path or install the file")
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise EdgeRepError(f"{args.check}: {problems[0]}{more}; fix the path or install the file")
         print(f"{args.check}: ok")
         return 0
     cfg = load_config(args.print_file or None)

@@ -13,7 +13,8 @@ FORMAT_NAMES = ("mod-csv", "mod-pt", "acids", "wav", "mseed")
 def add_arguments(p) -> None:
     p.add_argument("format", choices=FORMAT_NAMES, help="input format")
     p.add_argument("src", help="source file or folder")
-    p.add_argument("--out", required=True, help="dataset folder to create (appears only when complete; must not exist, or be empty)")
+    p.add_argument("--out", required=True,
+                   help="dataset folder to create (appears only when complete; must not exist, or be empty)")
     add_force(p, "dataset folder")
     p.add_argument("--label", help="class of every recording (default: from the data or the folder names)")
     p.add_argument("--profile", help="sensor profile (default: acids for acids, else mod)")

@@ -7,6 +7,8 @@ cached before it, then (after the hold-over) on the scenario's learned buffers, 
 recovery is reported.
 """
 
+from ..backends import CHOICES as BACKENDS   # the names only: imports no runtime
+
 NAME = "demo"
 HELP = "run the main job on embedded defaults: a simulated sensor board and the bundled model"
 EXAMPLE = "edge-rep demo --seconds 30"
@@ -20,7 +22,7 @@ def add_arguments(p) -> None:
                    help="seconds the dropped microphone's buffers are replayed (default 5, short to show both)")
     p.add_argument("--json", action="store_true", help="print the JSON lines instead of readable lines")
     p.add_argument("--model", metavar="FILE", help="model file (default: the bundled model)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
 
 
 def run(args) -> int:

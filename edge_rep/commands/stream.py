@@ -1,13 +1,12 @@
 """``edge-rep stream``: classify a sensor board's serial stream, surviving dropped channels."""
 
+from ..backends import CHOICES as BACKENDS   # the names only: imports no runtime
 from ..config import LoggingSection, SerialSection, key_choices   # light: option help and choices come from the schema
 
 NAME = "stream"
 HELP = "classify a sensor board's serial stream live (JSON lines out), replaying dropped channels' buffers"
 EXAMPLE = "edge-rep stream --port /dev/ttyUSB0 --out results.jsonl --record logs/"
 ORDER = 30
-
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 
 
 def add_common(p) -> None:

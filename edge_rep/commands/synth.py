@@ -11,7 +11,8 @@ ORDER = 10
 def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="dataset folder to create (must not exist, or be empty)")
     add_force(p, "dataset folder")
-    p.add_argument("--profile", default="mod", help="sensor profile: mod (8 kHz + 100 Hz) or acids (1024 Hz); default mod")
+    p.add_argument("--profile", default="mod",
+                   help="sensor profile: mod (8 kHz + 100 Hz) or acids (1024 Hz); default mod")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical data (default 0)")
     p.add_argument("--recordings", type=int, default=None, help="number of recordings (default: the benchmark's 300)")
     p.add_argument("--duration", type=float, default=None, help="seconds per recording (default: the benchmark's 24)")

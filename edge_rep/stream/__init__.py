@@ -8,7 +8,8 @@ bytes -> windows -> model -> outputs.
     notices.py     Notice (board and link events) and LinkChange (from the port's reader thread)
     schema.py      the JSON line schema (one dict per window, health event, notice)
     outputs.py     JSON lines, MQTT, readable lines, the stderr status line
-    sources.py     serial port (reader thread, reconnect, recording; also edge-rep record) and sensor log (playback) sources
+    sources.py     serial port (reader thread, reconnect, recording; also edge-rep record) and sensor log
+                   (playback) sources
     runner.py      the main loop (skip-when-behind, signals, watchdog)
     daemon.py      wiring from edge-rep.toml: run_stream, run_playback, playback_records
     sdnotify.py    systemd notify protocol

@@ -32,7 +32,7 @@ from firmware_bridge.protocol import (CH_ADC_OVERRUN, CH_BUFFER_OVERFLOW, CH_CLI
 from ..config import HealthSection
 from ..modelspec import scenario_name
 from ..profiles import Profile
-from ..recording import MIN_PRESENT_FRACTION
+from ..recording import MIN_PRESENT_FRACTION, fields_equal
 from .health import ChannelHealth, State
 from .notices import Notice
 from .ring import SampleRing
@@ -63,6 +63,8 @@ class WindowJob:
     health: dict[str, str]            # channel -> state when the window was cut
     healthy: dict[str, bool]          # modality -> all its channels "ok" (its buffers may be cached)
     host_time_ready: float = 0.0      # host clock when the last byte that completed it was fed
+
+    __eq__ = fields_equal
 
     @property
     def scenario(self) -> str:
@@ -159,7 +161,7 @@ class WindowAssembler:
         """The daemon never dies on wire data: a frame this code cannot handle is logged and skipped."""
         try:
             self._message(msg)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.counters.bad_frames += 1
             log.error("skipped a %s frame that could not be handled (%s: %s)", type(msg).__name__,
                       type(e).__name__, e, exc_info=log.isEnabledFor(logging.DEBUG))
@@ -217,7 +219,8 @@ class WindowAssembler:
             self.channels[d.channel_id] = ch
             self.by_modality[d.modality].append(ch)
         log.info("board %s (firmware %s): %s", h.board_name or h.board_uid, h.firmware,
-                 ", ".join(f"{c.name}={c.desc.sample_rate:g}Hz" + (f" (decimated to {c.rate:g} Hz)" if c.decimator else "")
+                 ", ".join(f"{c.name}={c.desc.sample_rate:g}Hz"
+                           + (f" (decimated to {c.rate:g} Hz)" if c.decimator else "")
                            for c in self.channels.values()) or "no usable channels")
 
     def _data(self, msg: Data) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import ReplaySection
 from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS
+from ..recording import fields_equal
 from .assembler import WindowJob
 
 
@@ -26,6 +27,8 @@ class CachedBuffers:
     boot: int
     board_time: float     # end of the window that made them
 
+    __eq__ = fields_equal
+
 
 @dataclass
 class Result:
@@ -34,6 +37,8 @@ class Result:
     replay: dict[str, bool]           # modality -> its cached buffers were replayed
     buffer_age: dict[str, float]      # modality -> age (s, board time) of the replayed buffers
     backend_ms: float                 # time inside the backend
+
+    __eq__ = fields_equal
 
 
 class BufferReplayClassifier:

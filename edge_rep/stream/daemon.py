@@ -16,7 +16,7 @@ import time
 
 from firmware_bridge.sensorlog import LogHeader, csv_header, decoder_for
 
-from ..backends.base import load_backend
+from ..backends import load_backend
 from ..config import Config
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
