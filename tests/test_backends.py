@@ -479,9 +479,9 @@ def test_parity_covers_every_scenario_and_fails_above_tolerance(onnx_model):
     from edge_rep.backends.parity import compare, format_rows
     b = load_backend(onnx_model)
     rows = compare(b.meta, reference, b.run)
-    assert [r["scenario"] for r in rows] == ["complete", "acoustic-missing", "acoustic-replayed", "seismic-missing",
-                                            "seismic-replayed", "random"]
-    assert max(r["probs_max_abs"] for r in rows) < 1e-6 and "seismic-replayed" in format_rows(rows)
+    assert [r["scenario"] for r in rows] == ["complete", "acoustic_missing", "acoustic_missing+replay",
+                                            "seismic_missing", "seismic_missing+replay", "random"]
+    assert max(r["probs_max_abs"] for r in rows) < 1e-6 and "seismic_missing+replay" in format_rows(rows)
 
     def nudged(what: str, by: float):
         def run(x):

@@ -84,8 +84,8 @@ def test_onnx_file_follows_the_io_contract(exported):
 
 def test_parity_is_reported_for_every_scenario(exported):
     _, out, text = exported
-    for scenario in ("complete", "acoustic-missing", "seismic-missing", "acoustic-replayed", "seismic-replayed",
-                     "random"):
+    for scenario in ("complete", "acoustic_missing", "seismic_missing", "acoustic_missing+replay",
+                     "seismic_missing+replay", "random"):
         assert scenario in text
     assert "largest probability difference" in text and ": ok" in text
     meta = ModelMeta.load(out / "tiny.json")

@@ -49,8 +49,8 @@ def scenario_inputs(meta: ModelMeta, reference: RunFn, batch: int = 2, seed: int
     for i, name in enumerate(mods):
         present = ones.copy()
         present[:, i] = 0
-        out.append((f"{name}-missing", inputs(present, zeros, no_buf, base)))
-        out.append((f"{name}-replayed", inputs(present, 1 - present, cached, base)))
+        out.append((f"{name}_missing", inputs(present, zeros, no_buf, base)))              # modelspec.scenario_name
+        out.append((f"{name}_missing+replay", inputs(present, 1 - present, cached, base)))
     present = (rng.random((batch, M)) < 0.6).astype(np.float64)
     present[np.arange(batch), rng.integers(0, M, batch)] = 1           # at least one modality present
     replay = (1 - present) * (rng.random((batch, M)) < 0.5)

@@ -100,8 +100,7 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks,
                           decoder=decoder_for(header))
     writer = new_recording(cfg.record.dir, cfg.node.id, header) if cfg.record.dir else None
-    source = SerialSource(cfg.serial.port, cfg.serial.baud, (cfg.serial.reconnect_min_s, cfg.serial.reconnect_max_s),
-                          cfg.serial.open_timeout_s, writer)
+    source = SerialSource.from_config(cfg.serial, writer)
     runner.install_signal_handlers()
     timer = None
     try:

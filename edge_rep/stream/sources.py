@@ -23,6 +23,7 @@ from pathlib import Path
 from firmware_bridge.port import PortError, PortErrorKind, PortProtocol, PortReader
 from firmware_bridge.sensorlog import LogHeader, LogWriter, read_log
 
+from ..config import SerialSection
 from ..errors import EdgeRepError
 from .notices import LinkChange
 from .runner import Chunk
@@ -61,6 +62,12 @@ class SerialSource(PortProtocol):
         self._open_error: PortError | None = None
         self._stopped = threading.Event()
         self.reader = PortReader(port, self, self.baud, backoff_s=(float(reconnect_s[0]), float(reconnect_s[1])))
+
+    @classmethod
+    def from_config(cls, section: SerialSection, writer: LogWriter | None = None) -> SerialSource:
+        """From ``[serial]`` (port, baud, reconnect back-off, open time-out)."""
+        return cls(section.port, section.baud, (section.reconnect_min_s, section.reconnect_max_s),
+                   section.open_timeout_s, writer)
 
     # -- reader thread (PortProtocol) -----------------------------------------------------------
     def data_received(self, data: bytes, host_time: float) -> None:
