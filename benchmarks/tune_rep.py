@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edge_rep.outpaths import OutputKind, claim, refuse_foreign, staged_file
 
 TYPES = ("acoustic", "seismic", "both")
-METHODS = ("rep", "map", "finetune", "zerofill", "mask")
+METHODS = ("rep", "map", "dcp", "finetune", "zerofill", "mask")
 _W: dict = {}
 
 

@@ -9,6 +9,8 @@ Methods:
   mask      the same backbone, missing modality's tokens hidden by the mask (no training; a reference)
   finetune  full fine-tune of the backbone with modality dropout (the missing protocol)
   map       MAP-style missing-aware prompts per scenario in the first layers, frozen backbone
+  dcp       DCP-style deep correlated prompts (scenario + common + input-conditioned, each layer's made
+            from the previous layer's), frozen backbone
   rep       REP, frozen backbone
 Replay measurement: on test windows whose modality is missing while the earlier window (1..3 hops
 back, same recording) had it, REP with the buffers cached on that window (replay=1) against REP with
@@ -30,10 +32,11 @@ from .errors import EdgeRepError
 from .features import Prepared, earlier_window, prepare, simulate_missing
 from .model import EdgeREP, ModelConfig
 from .outpaths import OutputKind, json_file_has
+from .plots import plot_confusion
 from .scoring import predict, score
 from .train import TrainConfig, train_adapter, train_backbone
 
-EVAL_METHODS = ("zerofill", "mask", "finetune", "map", "rep")
+EVAL_METHODS = ("zerofill", "mask", "finetune", "map", "dcp", "rep")
 ABLATIONS: dict[str, dict] = {
     "REP (full)": {},
     "no bypass": {"bypass": False},
@@ -70,7 +73,7 @@ def train_and_score(backbone: EdgeREP, train_prep: Prepared, test_prep: Prepared
     counts = model.count_parameters()
     model.set_trainable("all")
     sc = score(model, test_prep, present, method)
-    sc.update(trainable=counts["trainable"] if method in ("rep", "map", "finetune") else 0,
+    sc.update(trainable=counts["trainable"] if method in ("rep", "map", "dcp", "finetune") else 0,
               backbone_params=counts["backbone"], seconds=secs)
     return model, sc
 
@@ -139,20 +142,7 @@ def plot(out: Path, rows: list[dict], confusion_mat: list[list[int]] | None, cla
     fig.savefig(out / "accuracy_vs_eta.png", dpi=100)
     plt.close(fig)
     if confusion_mat is not None:
-        cm = np.asarray(confusion_mat)
-        fig, ax = plt.subplots(figsize=(5.5, 5))
-        ax.imshow(cm, cmap="Blues")
-        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-        ax.set_yticks(range(len(classes)), classes)
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title("REP confusion (eta 70%, both)")
-        fig.tight_layout()
-        fig.savefig(out / "confusion_rep.png", dpi=100)
-        plt.close(fig)
+        plot_confusion(out / "confusion_rep.png", confusion_mat, classes, "REP confusion (eta 70%, both)")
 
 
 # An evaluation folder: what ``evaluate`` writes (results.json with its rows).

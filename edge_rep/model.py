@@ -16,7 +16,10 @@ REP (REplay Prompting, arXiv 2511.23070) on top of the frozen backbone:
 - orthogonality loss between private and shared buffers; task-aware dynamic initialisation from the
   trained backbone's statistics (see ``dynamic_init``).
 Baselines share the code: the bare backbone (zero-fill, or fine-tuned with modality dropout) and
-MAP-style missing-aware prompts (``map_prompts``).
+MAP-style missing-aware prompts (``map_prompts``), and DCP-style deep correlated prompts
+(``dcp_prompts``; Hu et al., NeurIPS 2024, the paper's strongest prompt baseline): prompts in the first
+``dcp_layers`` layers, each layer's generated from the previous layer's (correlated), plus an
+input-conditioned part (dynamic) and a part shared by every scenario (modal-common).
 
 The scenario is picked from ``present`` by arithmetic (one-hot weights, a product over modalities),
 never by branching, so the model exports with fixed shapes to ONNX/TensorRT.
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 import torch.nn as nn
@@ -72,6 +75,11 @@ class ModelConfig:
     # MAP-style baseline: per-scenario prompts prepended in the first layers (0 tokens = off)
     map_prompts: int = 0
     map_layers: int = 2
+    # DCP-style baseline: deep correlated prompts (0 tokens = off)
+    dcp_prompts: int = 0
+    dcp_layers: int = 2
+    dcp_rank: int = 8           # the input-conditioned part: D -> rank -> tokens x D
+    dcp_hidden: int = 16        # the layer-to-layer generator: a residual MLP D -> hidden -> D
 
     def validate(self) -> None:
         if self.width % self.n_head:
@@ -82,8 +90,10 @@ class ModelConfig:
             raise EdgeRepError(f"model config: init '{self.init}' is not one of {', '.join(INIT_MODES)}")
         if self.readout not in ("cls", "mean"):
             raise EdgeRepError(f"model config: readout '{self.readout}' is not one of cls, mean")
-        if self.buffer_tokens < 1 or self.map_layers > self.n_layer:
-            raise EdgeRepError("model config: buffer_tokens must be >= 1 and map_layers <= n_layer")
+        if self.buffer_tokens < 1 or self.map_layers > self.n_layer or self.dcp_layers > self.n_layer:
+            raise EdgeRepError("model config: buffer_tokens must be >= 1, map_layers and dcp_layers <= n_layer")
+        if self.map_prompts and self.dcp_prompts:
+            raise EdgeRepError("model config: map_prompts and dcp_prompts are two baselines; use one")
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -201,6 +211,18 @@ class EdgeREP(nn.Module):
         # MAP-style baseline prompts: per scenario, per layer
         if cfg.map_prompts:
             self.map = nn.Parameter(torch.randn(S, cfg.map_layers, cfg.map_prompts, D) * 0.02)
+        # DCP-style baseline: missing-aware base prompts, a common part, an input-conditioned part, and
+        # generators that make each layer's prompts from the previous layer's
+        if cfg.dcp_prompts:
+            N = cfg.dcp_prompts
+            self.dcp_base = nn.Parameter(torch.randn(S, N, D) * 0.02)
+            self.dcp_common = nn.Parameter(torch.randn(N, D) * 0.02)
+            self.dcp_down = nn.Linear(D, cfg.dcp_rank)
+            self.dcp_up = nn.Linear(cfg.dcp_rank, N * D)
+            nn.init.zeros_(self.dcp_up.weight)
+            nn.init.zeros_(self.dcp_up.bias)
+            self.dcp_next = nn.ModuleList(BypassMLP(replace(cfg, bypass_hidden=cfg.dcp_hidden))
+                                          for _ in range(cfg.dcp_layers - 1))
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -211,7 +233,7 @@ class EdgeREP(nn.Module):
     # ---- parameter groups -------------------------------------------------------------------------
     def adapter_parameter_names(self) -> list[str]:
         """Parameters that adaptation trains: REP buffers/bypass or MAP prompts, and the classifier."""
-        keep = ("private", "shared", "bypass_mlp.", "bypass_a", "map", "head.")
+        keep = ("private", "shared", "bypass_mlp.", "bypass_a", "map", "dcp_", "head.")
         return [n for n, _ in self.named_parameters() if n.startswith(keep)]
 
     def backbone_parameter_names(self) -> list[str]:
@@ -273,7 +295,13 @@ class EdgeREP(nn.Module):
         x, bias = self.embed(feats, present)
         rep = cfg.rep and adapt
         use_map = bool(cfg.map_prompts) and adapt
+        use_dcp = bool(cfg.dcp_prompts) and adapt
         w = self.scenario_weights(present)
+        if use_dcp:      # DCP: layer-0 prompts = scenario's + common + conditioned on the present input tokens
+            keep = present.repeat_interleave(I, dim=1)[:, :, None]
+            pooled = (x[:, 1:1 + M * I] * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+            dcp = (torch.einsum("bs,snd->bnd", w, self.dcp_base) + self.dcp_common
+                   + self.dcp_up(self.dcp_down(pooled)).reshape(B, cfg.dcp_prompts, -1))
         pres4 = present[:, :, None, None]
         if rep:
             learned = torch.einsum("bs,smld->bmld", w, self.private)
@@ -289,6 +317,13 @@ class EdgeREP(nn.Module):
                 if n_map == 0:
                     bias = torch.cat([bias.new_zeros(B, cfg.map_prompts), bias], dim=1)
                 n_map = cfg.map_prompts
+            if use_dcp and l < cfg.dcp_layers:   # DCP: each layer's prompts made from the previous layer's
+                if l > 0:
+                    dcp = self.dcp_next[l - 1](dcp)
+                x = torch.cat([dcp, x[:, n_map:]], dim=1)
+                if n_map == 0:
+                    bias = torch.cat([bias.new_zeros(B, cfg.dcp_prompts), bias], dim=1)
+                n_map = cfg.dcp_prompts
             if rep and l == cfg.rep_layer:        # replay the buffers as extra tokens from layer k on
                 extra = []
                 if cfg.private:

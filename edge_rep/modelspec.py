@@ -54,6 +54,14 @@ def scenario_name(present: Mapping[str, bool]) -> str:
     return "+".join(missing) + "_missing"
 
 
+def single_drop_patterns(modalities: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """{scenario name: presence pattern} for complete and each single modality missing (profile order):
+    the scenarios a model is scored on."""
+    pats = [tuple(1 for _ in modalities)] + [tuple(int(j != i) for j in range(len(modalities)))
+                                             for i in range(len(modalities))]
+    return {scenario_name(dict(zip(modalities, map(bool, p)))): p for p in pats}
+
+
 def scenario_label(name: str) -> str:
     """A scenario identifier for people: "acoustic_missing" -> "acoustic missing"."""
     return name.replace("_", " ")

@@ -9,6 +9,7 @@ import torch
 from .features import Prepared, batch_feats
 from .metrics import confusion, macro_f1
 from .model import EdgeREP
+from .modelspec import single_drop_patterns
 
 
 @torch.no_grad()
@@ -27,7 +28,7 @@ def predict(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tens
         seen = torch.ones_like(p) if method == "zerofill" else p   # zero-fill: the backbone is not told
         r = replay[sl] if replay is not None else torch.zeros(B, M)
         b = buffers_in[sl] if buffers_in is not None else torch.zeros(B, M, L, D)
-        logits, buf, _ = model.forward_features(feats, seen, r, b, adapt=method in ("rep", "map"))
+        logits, buf, _ = model.forward_features(feats, seen, r, b, adapt=method in ("rep", "map", "dcp"))
         preds.append(logits.argmax(1).numpy())
         bufs.append(buf)
     return (np.concatenate(preds) if preds else np.zeros(0, np.int64)), (torch.cat(bufs) if bufs else torch.zeros(0))
@@ -42,3 +43,17 @@ def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) ->
     every[idx] = pred
     return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "macro_f1": macro_f1(y, pred, k),
             "confusion": confusion(y, pred, k).tolist(), "pred": every}
+
+
+@torch.no_grad()
+def scenario_scores(model: EdgeREP, prep: Prepared, method: str) -> dict[str, dict]:
+    """Accuracy and macro-F1 on the labelled windows recorded complete, seen complete and with each single
+    modality dropped (``single_drop_patterns``): {scenario: {"accuracy", "macro_f1", "windows"}}."""
+    idx = np.flatnonzero(prep.present.all(1) & (prep.y >= 0))
+    y, k, out = prep.y[idx], len(model.profile.classes), {}
+    for name, pat in single_drop_patterns(model.modalities).items():
+        present = torch.tensor(pat, dtype=torch.float32).expand(len(idx), -1)
+        pred, _ = predict(model, prep, idx, present, method)
+        out[name] = {"accuracy": round(float((pred == y).mean()), 4) if len(y) else None,
+                     "macro_f1": round(macro_f1(y, pred, k), 4) if len(y) else None, "windows": int(len(y))}
+    return out

@@ -30,12 +30,15 @@ from .checkpoint import load_training_state, save_model, save_training_state
 from .distributed import dist_info, init_distributed, resolve_device
 from .errors import EdgeRepError
 from .features import Prepared, batch_feats, earlier_window, gain_augment, prepare, simulate_missing, to_device
+from .levels import level_range
 from .model import EdgeREP, ModelConfig
 from .modelspec import MODEL_FILE, ModelMeta, sidecar_path
 from .outpaths import OutputKind, claim, refuse_foreign
 from .profiles import Profile
+from .scoring import scenario_scores
 
-METHODS = ("rep", "finetune", "map", "zerofill")
+METHODS = ("rep", "finetune", "map", "dcp", "zerofill")
+PROMPT_METHODS = ("rep", "map", "dcp")   # a frozen backbone with few trained parameters on top
 
 
 @dataclass
@@ -51,7 +54,10 @@ class TrainConfig:
     missing: str = "both"       # a modality name, or "both"
     replay_prob: float = 0.3
     replay_max_lag: int = 3
-    gain_db: float = 10.0       # augmentation: random gain per window and modality, +-gain_db (sites differ)
+    gain_db: float = 40.0       # augmentation: random gain per window and modality, +-gain_db (sites differ,
+                                # scales are set wrong): covers the +-30 dB a deployment must survive
+    modality_dropout: float = 0.5   # stage 1: share of complete windows that lose one modality (masked), so
+                                    # the frozen backbone gives useful features from each modality alone
     seed: int = 0
     device: str = "auto"        # auto (cuda when available), cpu, cuda, cuda:N
 
@@ -91,7 +97,7 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
     dev = resolve_device(tc.device)
     model.to(dev)
     prep = to_device(prep, dev)
-    adapt = stage == "adapt" and method in ("rep", "map")
+    adapt = stage == "adapt" and method in PROMPT_METHODS
     model.set_trainable("adapter" if adapt else "backbone")
     if stage == "adapt" and method == "finetune":
         model.set_trainable("backbone")
@@ -140,6 +146,9 @@ def fit(model: EdgeREP, prep: Prepared, tc: TrainConfig, stage: str, method: str
             rec_present = torch.from_numpy(prep.present[idx].astype(np.float32)).to(dev)
             if stage == "backbone":
                 present = rec_present
+                if tc.modality_dropout > 0:
+                    drop = simulate_missing(B, tc.modality_dropout, "both", model.modalities, rng)
+                    present = rec_present * torch.from_numpy(drop).to(dev)
             else:
                 sim = torch.from_numpy(simulate_missing(B, tc.eta, tc.missing, model.modalities, rng)).to(dev)
                 present = rec_present * sim
@@ -214,11 +223,13 @@ def _replay_batch(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torc
 def method_config(base: ModelConfig, method: str) -> ModelConfig:
     """The model config a method's stage 2 uses (the backbone fields stay as trained)."""
     if method == "rep":
-        return replace(base, rep=True, map_prompts=0)
+        return replace(base, rep=True, map_prompts=0, dcp_prompts=0)
     if method == "map":
-        return replace(base, rep=False, map_prompts=base.map_prompts or base.buffer_tokens)
+        return replace(base, rep=False, map_prompts=base.map_prompts or base.buffer_tokens, dcp_prompts=0)
+    if method == "dcp":
+        return replace(base, rep=False, map_prompts=0, dcp_prompts=base.dcp_prompts or base.buffer_tokens)
     if method in ("finetune", "zerofill"):
-        return replace(base, rep=False, map_prompts=0)
+        return replace(base, rep=False, map_prompts=0, dcp_prompts=0)
     raise EdgeRepError(f"method '{method}': use one of {', '.join(METHODS)}")
 
 
@@ -317,6 +328,13 @@ def check_run_folder(out: str | Path, resume: bool = False, fresh: bool = False,
     return out
 
 
+def _report(rank: int, what: str, scores: dict) -> None:
+    """One line of validation figures per stage (rank 0 only)."""
+    if rank == 0:
+        figures = ", ".join(f"{name} {s['accuracy']:.3f}" for name, s in scores.items() if s["accuracy"] is not None)
+        print(f"validation, {what}: {figures} ({next(iter(scores.values()))['windows']} windows)")
+
+
 def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: TrainConfig, method: str = "rep",
                  resume: bool = False, progress: bool = True, save: str | Path | None = None,
                  fresh: bool = False, given: dict | None = None) -> Path:
@@ -339,19 +357,32 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
     train_arrays = window_arrays(ds.recordings("train"), ds.profile)
     if len(train_arrays) == 0:
         raise EdgeRepError(f"{data_dir}: the train split has no windows; build a dataset with a train split")
+    levels = level_range(train_arrays.x, np.asarray(train_arrays.present, bool), train_arrays.y, ds.profile)
+    val_arrays = window_arrays(ds.recordings("val"), ds.profile)
     t0 = time.time()
     backbone, prep, s1 = train_backbone(cfg, ds.profile, train_arrays, tc, out, resume, progress)
     t1 = time.time()
+    val_prep = prepare(backbone, val_arrays, progress=progress, desc="val front-end") if len(val_arrays) else None
+    validation = {"windows": int(len(val_arrays))}
+    if val_prep is not None:      # the bare backbone, told what is missing
+        validation["stage1"] = scenario_scores(backbone, val_prep, "finetune")
+        _report(rank, "stage 1 (backbone)", validation["stage1"])
     model, s2 = train_adapter(backbone, prep, method, tc, out=out, resume=resume, progress=progress)
     t2 = time.time()
+    if val_prep is not None:
+        validation["stage2"] = scenario_scores(model, val_prep, method)
+        _report(rank, f"stage 2 ({method})", validation["stage2"])
     path = Path(save) if save else out / "model.safetensors"
     if rank == 0:
-        model.set_trainable("adapter" if method in ("rep", "map") else "all")
+        model.set_trainable("adapter" if method in PROMPT_METHODS else "all")
         counts = model.count_parameters()
-        save_model(backbone, out / "backbone.safetensors", extra={"stage1": s1})
+        save_model(backbone, out / "backbone.safetensors", extra={"stage1": s1, "level_range": levels,
+                                                                  "validation": {k: v for k, v in validation.items()
+                                                                                 if k != "stage2"}})
         save_model(model, path, extra={"method": method, "train_config": asdict(tc), "dataset": str(data_dir),
                                        "stage1": s1, "stage2": s2, "parameters": counts, "world_size": world,
-                                       "seconds": {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1)}})
+                                       "seconds": {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1)},
+                                       "level_range": levels, "validation": validation})
         model.set_trainable("all")
     if distributed:
         torch.distributed.barrier()

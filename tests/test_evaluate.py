@@ -55,3 +55,44 @@ def test_cli_bad_input(tmp_path):
     assert main(["evaluate", "--data", str(data), "--out", str(tmp_path / "e"), "--missing", "video",
                  "--methods", "zerofill", "--stage1-epochs", "1"]) == 2
     assert main(["evaluate", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "e")]) == 2
+
+
+def test_train_then_score_a_finished_model(tmp_path, capsys):
+    """`train` prints and stores validation figures and the training data's level range; `evaluate --model`
+    scores the finished model on the split asked, without training, and writes metrics.json + PNGs."""
+    from dataclasses import replace
+
+    from edge_rep.modelspec import ModelMeta
+    from edge_rep.profiles import ModalitySpec
+    recs = tiny_recordings(15, 3.0)
+    data = write_dataset(tmp_path / "d", [(r, ("train", "val", "test")[i % 3]) for i, r in enumerate(recs)], TINY)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--stage1-epochs", "2",
+                 "--stage2-epochs", "1", "--width", "16", "--layers", "2", "--rep-layer", "1", "--buffer-tokens", "2",
+                 "--batch-size", "16", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "validation, stage 1 (backbone): complete " in out and "validation, stage 2 (rep): complete " in out
+    model = tmp_path / "run" / "model.safetensors"
+    x = ModelMeta.load(model.with_suffix(".json")).extra
+    assert set(x["validation"]["stage2"]) == {"complete", "acoustic_missing", "seismic_missing"}
+    lr = x["level_range"]["acoustic"]
+    assert lr["unit"] == "Pa" and lr["all_db"][0] <= lr["all_db"][1] and lr["windows"] > 0
+    assert main(["evaluate", "--model", str(model), "--data", str(data), "--split", "val",
+                 "--out", str(tmp_path / "score"), "--quiet"]) == 0
+    m = json.loads((tmp_path / "score" / "metrics.json").read_text())
+    assert set(m["scenarios"]) == {"complete", "acoustic_missing", "seismic_missing"}
+    for name, s in m["scenarios"].items():
+        assert 0 <= s["accuracy"] <= 1 and s["windows"] > 0 and set(s["per_class"]) == set(TINY.classes)
+        assert (tmp_path / "score" / f"confusion_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    # the validation accuracy train stored is the one evaluate --model measures on the same split
+    assert abs(m["scenarios"]["complete"]["accuracy"] - x["validation"]["stage2"]["complete"]["accuracy"]) < 0.02
+    assert m["levels"]["acoustic"]["below"] == 0 and m["levels"]["acoustic"]["above"] == 0
+    # data in counts is refused by a model trained in Pa: one line naming the fix
+    counts = replace(TINY, modalities=(ModalitySpec("acoustic", 800.0, 1, "counts"), TINY.modalities[1]))
+    for r in recs:
+        r.modalities["acoustic"].units = "counts"
+    data2 = write_dataset(tmp_path / "d2", [(r, "test") for r in recs], counts)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model), "--data", str(data2), "--out", str(tmp_path / "s2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "acoustic is in counts, but" in err and "--sensitivity" in err
+    assert not (tmp_path / "s2").exists()

@@ -246,3 +246,60 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path):
     ref_p, ref_b = m(*(torch.from_numpy(feed[n]) for n in names))
     np.testing.assert_allclose(probs, ref_p.detach().numpy(), atol=1e-5)
     np.testing.assert_allclose(buf, ref_b.detach().numpy(), atol=1e-4)
+
+
+# ---- level normalisation, DCP baseline (issue 11) -----------------------------------------------------
+
+def test_level_normalised_bands_are_gain_invariant_and_the_level_moves_in_20_db_steps():
+    from edge_rep.frontend import LEVEL_UNIT
+    fe = Frontend(plan(TINY, level_norm=True, level_feature=True))
+    ac, se, *_ = inputs(4, seed=2)
+    fe.calibrate({"acoustic": ac.numpy(), "seismic": se.numpy()}, np.ones((4, 2), bool))
+    base = fe(ac, se)
+    for gain_db in (-30.0, 20.0, 60.0):
+        g = 10 ** (gain_db / 20)
+        got = fe(ac * g, se * g)
+        for m, (b, x) in enumerate(zip(base, got)):
+            n = fe.plans[m].channels
+            torch.testing.assert_close(x[..., :-n], b[..., :-n], atol=1e-4, rtol=0)      # band shapes: unchanged
+            torch.testing.assert_close(x[..., -n:] - b[..., -n:], torch.full_like(b[..., -n:], gain_db / 20 *
+                                       np.log(10) * 2 / LEVEL_UNIT), atol=1e-4, rtol=0)   # level: +gain/20 dB
+    # a dropped (all-zero) window has finite features
+    assert all(torch.isfinite(f).all() for f in fe(ac * 0, se * 0))
+
+
+def test_level_feature_is_bounded_in_the_model():
+    m = tiny_model()
+    ac, se, p, r, b = inputs(2, seed=3)
+    with torch.no_grad():
+        m.frontend.calibrate({"acoustic": ac.numpy(), "seismic": se.numpy()}, np.ones((2, 2), bool))
+        far = m(ac * 1e6, se, p, r, b)[0]            # +120 dB: beyond the +-60 dB bound
+        farther = m(ac * 1e9, se, p, r, b)[0]        # +180 dB: the same as +120
+    torch.testing.assert_close(far, farther, atol=1e-5, rtol=0)
+
+
+def test_dcp_baseline_prompts_are_correlated_dynamic_and_exportable(tmp_path):
+    from edge_rep.train import method_config
+    torch.manual_seed(0)
+    m = EdgeREP(method_config(CFG, "dcp"), TINY).eval()
+    assert m.cfg.dcp_prompts == CFG.buffer_tokens and not m.cfg.rep and not m.cfg.map_prompts
+    with torch.no_grad():
+        m.dcp_up.weight.normal_(0, 0.5)               # make the input-conditioned part non-zero
+        m.dcp_base.normal_(0, 1.0)
+    m.set_trainable("adapter")
+    names = {n for n, p in m.named_parameters() if p.requires_grad}
+    assert {"dcp_base", "dcp_common", "dcp_down.weight", "dcp_up.weight"} <= names
+    assert not any(n.startswith("blocks.") for n in names)
+    assert m.count_parameters()["trainable"] < 0.2 * m.count_parameters()["total"]
+    ac, se, p, r, b = inputs(2, seed=4)
+    base = m(ac, se, p, r, b)[0]
+    other = m(ac * 3 + 1, se, p, r, b)[0]             # input-conditioned prompts: the output follows the input
+    assert not torch.allclose(base, other)
+    with pytest.raises(EdgeRepError, match="use one"):
+        ModelConfig(map_prompts=2, dcp_prompts=2).validate()
+    pytest.importorskip("onnxscript")
+    from edge_rep.checkpoint import save_model
+    from edge_rep.onnx_export import export_onnx
+    meta = save_model(m, tmp_path / "dcp.safetensors")
+    _, rows = export_onnx(m, meta, tmp_path / "dcp.onnx", log=lambda s: None)   # raises unless ORT == torch
+    assert max(r["probs_max_abs"] for r in rows) < 1e-4

@@ -13,7 +13,7 @@ def add_arguments(p) -> None:
                    help="run folder (new, empty, or an earlier run with --resume/--fresh): resumable training "
                         "checkpoints, backbone, model")
     p.add_argument("--save", default=None, help="where to write the final model (default OUT/model.safetensors)")
-    p.add_argument("--method", default="rep", help="rep (default), map, finetune or zerofill")
+    p.add_argument("--method", default="rep", help="rep (default), map, dcp, finetune or zerofill")
     p.add_argument("--eta", type=float, default=70.0, help="simulated missing rate in percent (default 70)")
     p.add_argument("--missing", default="both", help="missing type: acoustic, seismic or both (default both)")
     p.add_argument("--stage1-epochs", type=int, default=None, help="backbone epochs (default 12)")

@@ -1,0 +1,145 @@
+"""Score a finished model as it is, no training: ``edge-rep evaluate --model M --data D --out DIR``.
+
+The model runs on the same runtime backends as the daemon (ONNX Runtime, TensorRT or PyTorch), on the
+raw windows of a dataset split, for complete windows and for each single modality missing (its samples
+zeroed and ``present`` 0, as the daemon feeds a dropped channel). Only windows recorded complete and
+labelled are scored, so every scenario is scored on the same windows.
+
+``DIR/metrics.json`` (format 1; later work adds top-level keys beside ``scenarios``)::
+
+    {"format": 1,
+     "model": {"path", "model_id", "backend"}, "data": {"path", "split", "recordings", "windows"},
+     "scenarios": {NAME: {"accuracy", "macro_f1", "windows", "mean_confidence",
+                          "per_class": {CLASS: {"precision", "recall", "support"}}, "confusion": [[...]]}},
+     "levels": {MODALITY: {"unit", "band_db": [lo, hi] | null, "median_db", "below", "above", "windows"}}}
+
+NAME is the scenario identifier of the window lines (``complete``, ``acoustic_missing``,
+``seismic_missing``). ``levels`` counts the windows whose level (RMS, dB re the unit) lies outside the
+band the model's training data covered (edge_rep/levels.py); a wrong sensitivity shows up there.
+Beside it: ``metrics.md`` (the same as a table) and ``confusion_<NAME>.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .backends import load_backend
+from .dataset import SPLITS, load_dataset, window_arrays
+from .errors import EdgeRepError
+from .levels import accepted_band, window_level_db
+from .metrics import confusion, macro_f1, per_class
+from .modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, ModelMeta, single_drop_patterns
+from .outpaths import OutputKind, claim, json_file_has, staged_folder
+
+METRICS_FORMAT = 1
+SPLIT_CHOICES = (*SPLITS, "all")
+MODEL_EVALUATION = OutputKind("model evaluation folder", folder=True,
+                              owned=lambda p: json_file_has(p / "metrics.json", "scenarios"))
+
+
+def check_units(meta: ModelMeta, data_profile, data: str, model: str) -> None:
+    """A model trained on one unit refuses data in another (Pa vs counts...): one line naming the fix."""
+    for spec in meta.profile.modalities:
+        try:
+            have = data_profile.modality(spec.name).units
+        except EdgeRepError:
+            continue                      # a missing modality is check_fits' to report
+        if have != spec.units:
+            raise EdgeRepError(f"{data}: {spec.name} is in {have or 'no stated unit'}, but {model} takes "
+                               f"{spec.units or 'no stated unit'}; convert the data with its calibration (e.g. "
+                               f"'edge-rep convert mseed SRC --sensitivity COUNTS_PER_UNIT') or use a model "
+                               f"trained on {have or 'that data'}")
+
+
+def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, split: str = "test",
+                   backend: str = "auto", gain_db: dict[str, float] | None = None, batch: int = 64,
+                   progress: bool = True) -> dict:
+    """The metrics.json record for ``model`` (None: the bundled one) on ``split`` of dataset ``data``.
+    ``gain_db``: modality -> a gain error applied to the data first (benchmarks/bench_gain.py)."""
+    from tqdm import tqdm
+
+    if split not in SPLIT_CHOICES:
+        raise EdgeRepError(f"--split {split}: use one of {', '.join(SPLIT_CHOICES)}")
+    be = load_backend(model, backend)
+    meta = be.meta
+    ds = load_dataset(data)
+    check_units(meta, ds.profile, str(data), str(be.path))
+    meta.check_fits(ds.profile, what=f"{be.path} on {data}")
+    recs = ds.recordings(None if split == "all" else split)
+    if not recs:
+        raise EdgeRepError(f"{data}: the {split} split holds no recordings; choose another --split")
+    arrays = window_arrays(recs, meta.profile)
+    mods = meta.modalities
+    idx = np.flatnonzero((arrays.y >= 0) & arrays.present.all(1))
+    if len(idx) == 0:
+        raise EdgeRepError(f"{data}: no labelled window of the {split} split has every modality; nothing to score")
+    x = {m: arrays.x[m][idx] * (10 ** ((gain_db or {}).get(m, 0.0) / 20)) for m in mods}
+    y = arrays.y[idx]
+    classes = meta.classes
+    L, D = meta.buffer_tokens, meta.width
+    scenarios = {}
+    for name, pat in single_drop_patterns(mods).items():
+        probs = []
+        for i in tqdm(range(0, len(idx), batch), desc=f"{name}", unit="batch", disable=not progress, leave=False):
+            n = min(batch, len(idx) - i)
+            inputs = {m: x[m][i:i + n] * pat[k] for k, m in enumerate(mods)}
+            inputs[INPUT_PRESENT] = np.tile(np.asarray(pat, np.float32), (n, 1))
+            inputs[INPUT_REPLAY] = np.zeros((n, len(mods)), np.float32)
+            inputs[INPUT_BUFFERS] = np.zeros((n, len(mods), L, D), np.float32)
+            probs.append(be.run(inputs)["probs"])
+        p = np.concatenate(probs)
+        pred = p.argmax(1)
+        scenarios[name] = {"accuracy": round(float((pred == y).mean()), 4),
+                           "macro_f1": round(macro_f1(y, pred, len(classes)), 4), "windows": int(len(y)),
+                           "mean_confidence": round(float(p.max(1).mean()), 4),
+                           "per_class": {c: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+                                         for c, r in per_class(y, pred, classes).items()},
+                           "confusion": confusion(y, pred, len(classes)).tolist()}
+    levels = {}
+    record = meta.extra.get("level_range") or {}
+    for spec in meta.profile.modalities:
+        lev = window_level_db(x[spec.name])
+        band = accepted_band(record[spec.name]) if spec.name in record else None
+        fin = lev[np.isfinite(lev)]
+        levels[spec.name] = {"unit": spec.units, "band_db": [round(b, 1) for b in band] if band else None,
+                             "median_db": round(float(np.median(fin)), 1) if len(fin) else None,
+                             "below": int((lev < band[0]).sum()) if band else None,
+                             "above": int((lev > band[1]).sum()) if band else None, "windows": int(len(lev))}
+    return {"format": METRICS_FORMAT,
+            "model": {"path": str(be.path), "model_id": meta.model_id, "backend": be.name},
+            "data": {"path": str(data), "split": split, "recordings": len(recs), "windows": int(len(idx)),
+                     **({"gain_db": gain_db} if gain_db else {})},
+            "scenarios": scenarios, "levels": levels}
+
+
+def metrics_table(metrics: dict) -> str:
+    """metrics.json as a markdown table (one row per scenario, then the level check)."""
+    rows = ["| scenario | accuracy | macro-F1 | mean confidence | windows |", "| --- | --- | --- | --- | --- |"]
+    for name, s in metrics["scenarios"].items():
+        rows.append(f"| {name} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} | {s['mean_confidence']:.3f} "
+                    f"| {s['windows']} |")
+    rows += ["", "| modality | median level (dB re unit) | training band (dB) | below | above |",
+             "| --- | --- | --- | --- | --- |"]
+    for m, lv in metrics["levels"].items():
+        band = f"{lv['band_db'][0]} .. {lv['band_db'][1]}" if lv["band_db"] else "not recorded"
+        rows.append(f"| {m} ({lv['unit']}) | {lv['median_db']} | {band} | {lv['below']} | {lv['above']} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_report(out: str | os.PathLike, metrics: dict, force: bool = False) -> Path:
+    """DIR/metrics.json, metrics.md and one confusion PNG per scenario, written atomically."""
+    from .plots import plot_confusion
+
+    out = claim(out, MODEL_EVALUATION, force)
+    classes = tuple(next(iter(metrics["scenarios"].values()))["per_class"])
+    with staged_folder(out) as tmp:
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        (tmp / "metrics.md").write_text(metrics_table(metrics))
+        for name, s in metrics["scenarios"].items():
+            plot_confusion(tmp / f"confusion_{name}.png", s["confusion"], classes,
+                           f"{name} ({metrics['data']['split']} split, {s['windows']} windows)")
+    return out
