@@ -191,12 +191,20 @@ def test_resolve_picks_by_files_and_installed_modules(tmp_path, onnx_model, monk
     have = {"tensorrt": False, "onnxruntime": True, "torch": True}
     monkeypatch.setattr(backends, "available", lambda kind: have[kind])
     assert resolve(onnx_model) == ("onnxruntime", onnx_model)            # no tensorrt module: ONNX Runtime
-    assert resolve(onnx_model, "torch") == ("torch", onnx_model.with_suffix(".safetensors"))
+    assert resolve(stem, "torch") == ("torch", onnx_model.with_suffix(".safetensors"))
     have["tensorrt"] = True
-    assert resolve(onnx_model) == ("tensorrt", onnx_model.with_suffix(".engine"))
+    assert resolve(onnx_model) == ("tensorrt", onnx_model.with_suffix(".engine"))   # the engine built from it
     assert resolve(onnx_model, "onnxruntime") == ("onnxruntime", onnx_model)   # overridable
+    # a named checkpoint is loaded as named, never swapped for the ONNX file beside it
+    ckpt = onnx_model.with_suffix(".safetensors")
+    assert resolve(ckpt) == ("torch", ckpt)
+    with pytest.raises(EdgeRepError, match=r"m\.safetensors: no \.onnx file for backend 'onnxruntime' "
+                                           r"\(have .*m\.safetensors\)"):
+        resolve(ckpt, "onnxruntime")
+    with pytest.raises(EdgeRepError, match="no .safetensors file for backend 'torch'"):
+        resolve(onnx_model, "torch")
     have["onnxruntime"] = have["tensorrt"] = False
-    assert resolve(onnx_model)[0] == "torch"
+    assert resolve(stem)[0] == "torch"
     with pytest.raises(EdgeRepError, match="not installed"):
         resolve(onnx_model, "tensorrt")
     with pytest.raises(EdgeRepError, match="unknown backend 'cuda'"):

@@ -51,19 +51,24 @@ def available(kind: str) -> bool:
 
 
 def _candidates(model_path: Path) -> dict[str, Path]:
-    """The sibling files of one model: ``x.engine``, ``x.onnx``, ``x.safetensors`` -> kind: path."""
-    suffixes = {r.suffix for r in RUNTIMES.values()}
-    stem = model_path.with_suffix("") if model_path.suffix in suffixes else model_path
+    """The files ``model_path`` may mean -> kind: path. A stem (``x``) means any of ``x.engine``, ``x.onnx``,
+    ``x.safetensors``; a named file means that file, and a named ``x.onnx`` also the ``x.engine`` built from
+    it (the TensorRT backend checks the ONNX hash the engine recorded). A checkpoint is never swapped for an
+    ONNX file of the same name, which may be older."""
+    by_suffix = {r.suffix: kind for kind, r in RUNTIMES.items()}
+    named = by_suffix.get(model_path.suffix)
+    stem = model_path.with_suffix("") if named else model_path
+    kinds = [named] if named != "onnxruntime" else ["tensorrt", "onnxruntime"]
     return {kind: stem.with_suffix(r.suffix) for kind, r in RUNTIMES.items()
-            if stem.with_suffix(r.suffix).is_file()}
+            if (named is None or kind in kinds) and stem.with_suffix(r.suffix).is_file()}
 
 
 def resolve(model_path: str | Path | None, kind: str = "auto") -> tuple[str, Path]:
     """Which runtime and file ``load_backend`` would use, without loading anything.
 
-    A path names a model file or its stem; its siblings with the other suffixes count too, so
-    ``model.onnx`` with ``model.engine`` beside it runs on TensorRT under "auto". "auto" takes the
-    first of ``KINDS`` whose file is there and whose module is installed."""
+    A path names a model file (loaded as named; a named ``model.onnx`` with the ``model.engine`` built from it
+    beside runs on TensorRT under "auto") or a stem (``model``: any of its files). "auto" takes the first of
+    ``KINDS`` whose file is there and whose module is installed."""
     if kind not in CHOICES:
         raise EdgeRepError(f"unknown backend '{kind}'; choose {', '.join(CHOICES)}")
     path = Path(model_path) if model_path is not None else DEFAULT_MODEL
