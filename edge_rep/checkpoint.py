@@ -14,13 +14,13 @@ import platform
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .errors import EdgeRepError
 from .model import EdgeREP, ModelConfig
-from .modelspec import ModelMeta, content_hash, sidecar_path
+from .modelspec import ModelMeta, sidecar_path
 from .outpaths import staged_file
 from .profiles import Profile
 
@@ -46,7 +46,7 @@ def _write(path: Path, tensors: dict[str, torch.Tensor], meta: ModelMeta) -> Mod
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; the daemon's user must read the bundled model
-        meta.model_id = content_hash(tmp.read_bytes())
+        meta.model_id = meta.bound_hash(tmp.read_bytes())[:12]
         meta.save(sidecar_path(path))
     # weights land last: a crash leaves the old pair or a new sidecar, never a torn file
     return meta
@@ -63,37 +63,41 @@ def save_model(model: EdgeREP, path: str | Path, extra: dict | None = None) -> M
     return _write(Path(path), model.state_dict(), make_meta(model, extra))
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], ModelMeta]:
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], ModelMeta, EdgeREP]:
+    """(tensors, sidecar, an untrained model of the sidecar's config): the file's hash and every weight's
+    shape (read from the safetensors header) are checked before any tensor is loaded."""
     if path.suffix != ".safetensors":
         raise EdgeRepError(f"{path}: not a .safetensors checkpoint; pass the .safetensors file")
     if not path.is_file():
         raise EdgeRepError(f"{path}: checkpoint not found; check the path or train one with 'edge-rep train'")
     meta = ModelMeta.load(sidecar_path(path))
     data = path.read_bytes()
-    if content_hash(data) != meta.model_id:
-        raise EdgeRepError(f"{path}: weights do not match the model_id in {sidecar_path(path).name} "
-                           "(corrupt or replaced file); restore the pair or retrain")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise EdgeRepError(f"{path}: unreadable safetensors file ({e}); restore it or retrain") from None
-    return tensors, meta
-
-
-def _build(tensors: dict[str, torch.Tensor], meta: ModelMeta, path: Path) -> EdgeREP:
+    if meta.bound_hash(data)[:12] != meta.model_id:
+        raise EdgeRepError(f"{path}: weights do not match the model_id in {sidecar_path(path).name} (a corrupt or "
+                           "replaced file, or an edited profile or class list); restore the pair or retrain")
     cfg = ModelConfig.from_dict(meta.config)
     if cfg.width != meta.width or cfg.buffer_tokens != meta.buffer_tokens:
         raise EdgeRepError(f"{path}: sidecar width/buffer_tokens disagree with its model config; re-export it")
     model = EdgeREP(cfg, meta.profile)
-    want = model.state_dict()
-    weights = {k: v for k, v in tensors.items() if not k.startswith("opt.")}
-    missing, unexpected = set(want) - set(weights), set(weights) - set(want)
-    bad_shape = [k for k in set(want) & set(weights) if want[k].shape != weights[k].shape]
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            have = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if not k.startswith("opt.")}
+        tensors = load_file(str(path)) if have.items() == want.items() else {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise EdgeRepError(f"{path}: unreadable safetensors file ({e}); restore it or retrain") from None
+    missing, unexpected = set(want) - set(have), set(have) - set(want)
+    bad_shape = sorted(k for k in set(want) & set(have) if want[k] != have[k])
     if missing or unexpected or bad_shape:
-        what = sorted(missing)[:3] or sorted(unexpected)[:3] or bad_shape[:3]
+        what = sorted(missing)[:3] or sorted(unexpected)[:3] or [f"{k} {list(have[k])} != {list(want[k])}"
+                                                                for k in bad_shape[:3]]
         raise EdgeRepError(f"{path}: weights do not fit the model its sidecar describes ({', '.join(what)}); "
                            "retrain or use matching files")
-    model.load_state_dict(weights)
+    return tensors, meta, model
+
+
+def _build(tensors: dict[str, torch.Tensor], model: EdgeREP) -> EdgeREP:
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("opt.")})
     return model.eval()
 
 
@@ -103,9 +107,9 @@ def load_model(path: str | Path | None = None, profile: Profile | None = None,
 
     With ``profile``/``classes`` given, refuse a checkpoint made for another profile or class list."""
     p = Path(path) if path is not None else default_model_path()
-    tensors, meta = _read(p)
+    tensors, meta, model = _read(p)
     meta.check_fits(profile, classes, what=str(p))
-    return _build(tensors, meta, p), meta
+    return _build(tensors, model), meta
 
 
 # ---- resumable training checkpoints --------------------------------------------------------------
@@ -126,11 +130,11 @@ def load_training_state(path: str | Path) -> tuple[EdgeREP, dict, dict]:
     """-> (model, training state, optimizer state_dict): build the optimizer on this model, then
     ``optimizer.load_state_dict(...)`` the third item."""
     p = Path(path)
-    tensors, meta = _read(p)
+    tensors, meta, model = _read(p)
     groups = meta.extra.get("param_groups")
     if not isinstance(groups, list):
         raise EdgeRepError(f"{p}: not a training checkpoint (no optimizer state); start without --resume")
-    model = _build(tensors, meta, p)
+    model = _build(tensors, model)
     # JSON turned tuples (e.g. Adam's betas) into lists; params stays a list
     groups = [{k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()} for g in groups]
     state: dict[int, dict] = {}

@@ -39,7 +39,10 @@ INPUT_BUFFERS = "buffers_in"
 OUTPUT_PROBS = "probs"
 OUTPUT_BUFFERS = "buffers_out"
 
-SIDECAR_FORMAT = 1
+# 2: every recorded hash (model_id, the ONNX and engine records) covers the sidecar's profile and class
+# list with the file's bytes, so an edited class order or rate is caught; 1: the bytes alone (still read).
+SIDECAR_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 def scenario_name(present: Mapping[str, bool]) -> str:
@@ -79,6 +82,15 @@ class ModelMeta:
     frontend: dict = field(default_factory=dict)   # front-end parameters (framing, spectra)
     versions: dict = field(default_factory=dict)   # edge-rep, torch, onnx, tensorrt... that made it
     extra: dict = field(default_factory=dict)      # anything else a stage wants to keep (e.g. metrics)
+    format: int = SIDECAR_FORMAT                   # what the hashes cover (see SIDECAR_FORMAT)
+
+    def bound_hash(self, data: bytes) -> str:
+        """SHA-256 (hex) of a model file's ``data`` bound to this sidecar's profile and classes: what
+        ``model_id`` (its first 12 digits) and the ONNX/engine records hold. Format 1: the bytes alone."""
+        h = hashlib.sha256(data)
+        if self.format >= 2:
+            h.update(b"\0" + json.dumps(self.profile.to_dict(), sort_keys=True, separators=(",", ":")).encode())
+        return h.hexdigest()
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -102,20 +114,21 @@ class ModelMeta:
                 OUTPUT_BUFFERS: (batch, M, self.buffer_tokens, self.width)}
 
     def to_dict(self) -> dict:
-        return {"format": SIDECAR_FORMAT, "profile": self.profile.to_dict(), "buffer_tokens": self.buffer_tokens,
+        return {"format": self.format, "profile": self.profile.to_dict(), "buffer_tokens": self.buffer_tokens,
                 "width": self.width, "model_id": self.model_id, "config": self.config,
                 "frontend": self.frontend, "versions": self.versions, "extra": self.extra}
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "sidecar") -> ModelMeta:
-        if not isinstance(d, dict) or d.get("format") != SIDECAR_FORMAT:
+        if not isinstance(d, dict) or d.get("format") not in READABLE_FORMATS:
             raise EdgeRepError(f"{source}: sidecar format {d.get('format') if isinstance(d, dict) else None!r} is "
-                               f"not {SIDECAR_FORMAT}; re-export the model with this edge-rep version")
+                               f"not one this edge-rep reads ({', '.join(map(str, READABLE_FORMATS))}); re-export "
+                               "the model with this edge-rep version")
         try:
             return cls(profile=Profile.from_dict(d["profile"]), buffer_tokens=int(d["buffer_tokens"]),
                        width=int(d["width"]), model_id=str(d["model_id"]), config=dict(d.get("config", {})),
                        frontend=dict(d.get("frontend", {})), versions=dict(d.get("versions", {})),
-                       extra=dict(d.get("extra", {})))
+                       extra=dict(d.get("extra", {})), format=int(d["format"]))
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise EdgeRepError(f"{source}: not a valid edge-rep model sidecar ({e}); re-export the model") from None
         except EdgeRepError as e:      # e.g. a profile no window can be cut with: name the file
@@ -152,11 +165,6 @@ class ModelMeta:
         if want is not None and tuple(want) != self.classes:
             raise EdgeRepError(f"{what}: the model has classes {list(self.classes)}, expected {list(want)}; "
                                "use a model trained on this class list")
-
-
-def content_hash(data: bytes) -> str:
-    """Short id of a weights file's content."""
-    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def sidecar_path(model_path: str | Path) -> Path:

@@ -11,7 +11,6 @@ is recorded in its sidecar (``extra.onnx.batch``).
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import warnings
 from pathlib import Path
@@ -82,7 +81,7 @@ def export_onnx(model: torch.nn.Module, meta: ModelMeta, path: str | Path, tol: 
         out = copy.deepcopy(meta)
         out.extra.pop("tensorrt", None)          # an engine of an older export no longer matches
         out.versions.update({"onnx": onnx.__version__, "opset": OPSET, "torch": torch.__version__})
-        out.extra["onnx"] = {"opset": OPSET, "batch": batch, "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest(),
+        out.extra["onnx"] = {"opset": OPSET, "batch": batch, "sha256": out.bound_hash(tmp.read_bytes()),
                              "input_scales": scales(model)}
         ort_backend = OnnxRuntimeBackend(tmp, out, threads=1)
         rows = compare(out, torch_runner(model, meta), ort_backend.run, tol=tol, seed=seed,

@@ -17,7 +17,6 @@ recording stand-in on machines without a GPU.
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from pathlib import Path
 
@@ -150,9 +149,9 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, meta: ModelMeta
     out = copy.deepcopy(meta)
     out.versions["tensorrt"] = trt.__version__
     out.extra["tensorrt"] = {"version": trt.__version__, "gpu": gpu_name(), "precision": precision,
-                             "engine": engine_path.name, "sha256": hashlib.sha256(blob).hexdigest(),
+                             "engine": engine_path.name, "sha256": meta.bound_hash(blob),
                              "onnx": onnx_path.name,
-                             "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+                             "onnx_sha256": meta.bound_hash(onnx_path.read_bytes()),
                              "inputs": shapes, "outputs": outputs, "workspace_mb": int(workspace_mb),
                              "build_s": round(time.time() - t0, 1),
                              "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

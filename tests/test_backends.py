@@ -7,7 +7,6 @@ these tests check the backends, not the exporter, and run in a second or two.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -78,7 +77,7 @@ def write_graph(path: Path, meta: ModelMeta, batch: int | str = "batch") -> Path
     model.ir_version = 9
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
-    meta.extra["onnx"] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "batch": batch}
+    meta.extra["onnx"] = {"sha256": meta.bound_hash(path.read_bytes()), "batch": batch}
     meta.save(sidecar_path(path))
     return path
 
@@ -138,6 +137,10 @@ def test_sidecar_that_does_not_match_the_graph_is_refused(tmp_path):
     meta = tiny_meta(other)
     meta.extra = ModelMeta.load(sidecar_path(path)).extra
     meta.save(sidecar_path(path))
+    with pytest.raises(EdgeRepError, match="an edited profile or class list"):      # the hash covers the profile
+        load_backend(path)
+    meta.extra["onnx"]["sha256"] = meta.bound_hash(path.read_bytes())                 # a consistent wrong sidecar
+    meta.save(sidecar_path(path))
     with pytest.raises(EdgeRepError, match="'seismic' has shape"):
         load_backend(path)
 
@@ -159,7 +162,7 @@ def test_missing_or_corrupt_files(tmp_path, onnx_model):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(onnx_model.read_bytes()[:200])          # torn, but its sidecar says so (a torn export)
     meta = tiny_meta()
-    meta.extra["onnx"] = {"sha256": hashlib.sha256(bad.read_bytes()).hexdigest()}
+    meta.extra["onnx"] = {"sha256": meta.bound_hash(bad.read_bytes())}
     meta.save(sidecar_path(bad))
     with pytest.raises(EdgeRepError, match="ONNX Runtime cannot load it"):
         load_backend(bad)

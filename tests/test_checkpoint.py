@@ -9,7 +9,7 @@ from edge_rep.checkpoint import (default_model_path, load_model, load_training_s
                                  save_training_state)
 from edge_rep.errors import EdgeRepError
 from edge_rep.model import EdgeREP, ModelConfig
-from edge_rep.modelspec import ModelMeta, content_hash
+from edge_rep.modelspec import ModelMeta
 from edge_rep.profiles import ACIDS, ModalitySpec, Profile
 from tiny_data import TINY
 
@@ -35,9 +35,18 @@ def run(m, seed=0):
 def test_round_trip(tmp_path):
     m = model()
     meta = save_model(m, tmp_path / "m.safetensors", extra={"note": 1})
-    assert meta.model_id == content_hash((tmp_path / "m.safetensors").read_bytes())
+    assert meta.model_id == meta.bound_hash((tmp_path / "m.safetensors").read_bytes())[:12] and meta.format == 2
     loaded, meta2 = load_model(tmp_path / "m.safetensors")
     assert meta2.model_id == meta.model_id and meta2.profile == TINY and meta2.classes == ("a", "b", "c")
+    # the id covers the class list and the profile: an edited sidecar is caught, not obeyed
+    side = json.loads((tmp_path / "m.json").read_text())
+    for edit in (lambda d: d["profile"]["classes"].reverse(), lambda d: d["profile"].update(hop_s=0.25)):
+        bad = json.loads(json.dumps(side))
+        edit(bad)
+        (tmp_path / "m.json").write_text(json.dumps(bad))
+        with pytest.raises(EdgeRepError, match="an edited profile or class list"):
+            load_model(tmp_path / "m.safetensors")
+    (tmp_path / "m.json").write_text(json.dumps(side))
     assert meta2.config == CFG.to_dict() and meta2.extra["note"] == 1
     assert meta2.frontend["modalities"][0]["frame_len"] == m.frontend.plans[0].frame_len
     assert "torch" in meta2.versions
@@ -82,7 +91,7 @@ def test_errors(tmp_path):
     # sidecar updated to match a garbage file -> unreadable safetensors
     p.write_bytes(b"\x00" * 64)
     side = json.loads((tmp_path / "m.json").read_text())
-    side["model_id"] = content_hash(b"\x00" * 64)
+    side["model_id"] = ModelMeta.from_dict(side).bound_hash(b"\x00" * 64)[:12]
     (tmp_path / "m.json").write_text(json.dumps(side))
     with pytest.raises(EdgeRepError, match="unreadable"):
         load_model(p)

@@ -7,7 +7,6 @@ is chosen by ``edge_rep.backends.load_backend``.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -85,13 +84,16 @@ def blank_inputs(meta: ModelMeta, batch: int = 1) -> dict[str, np.ndarray]:
     return x
 
 
-def check_hash(path: Path, want: str | None, what: str) -> bytes:
-    """Read ``path``; refuse it when its SHA-256 is not the one its sidecar recorded (replaced or torn file)."""
+def check_hash(path: Path, want: str | None, what: str, meta: ModelMeta) -> bytes:
+    """Read ``path``; refuse it when its hash (bound to the sidecar's profile and classes,
+    ``ModelMeta.bound_hash``) is not the one its sidecar recorded: a replaced or torn file, or an edited
+    sidecar."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise EdgeRepError(f"{path}: cannot read it ({e.strerror or e}); check the path and permissions") from None
-    if want and hashlib.sha256(data).hexdigest() != want:
-        raise EdgeRepError(f"{path}: content does not match the {what} recorded in its sidecar (replaced or "
-                           "corrupt file); copy the file and its .json together, or re-export")
+    if want and meta.bound_hash(data) != want:
+        raise EdgeRepError(f"{path}: content does not match the {what} recorded in its sidecar (a replaced or "
+                           "corrupt file, or an edited profile or class list); copy the file and its .json "
+                           "together, or re-export")
     return data

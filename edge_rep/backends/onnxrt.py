@@ -61,7 +61,7 @@ class OnnxRuntimeBackend(Backend):
             raise EdgeRepError(f"{self.path}: its sidecar has no ONNX export record (it describes a checkpoint, "
                                "maybe a newer one); export again with 'edge-rep export --checkpoint CKPT.safetensors "
                                "--out DIR --onnx-only'")
-        data = check_hash(self.path, record["sha256"], "ONNX hash")
+        data = check_hash(self.path, record["sha256"], "ONNX hash", meta)
         try:
             self.session = ort.InferenceSession(data, sess_options=opts, providers=providers)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for corrupt files

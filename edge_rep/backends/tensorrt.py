@@ -94,7 +94,7 @@ class TensorRTBackend(Backend):
         if onnx_sha and info.get("onnx_sha256") and onnx_sha != info["onnx_sha256"]:
             raise EdgeRepError(f"{self.path}: engine was built from another ONNX export than the one its sidecar "
                                "describes; rebuild it with 'edge-rep export'")
-        blob = check_hash(self.path, info.get("sha256"), "engine hash")
+        blob = check_hash(self.path, info.get("sha256"), "engine hash", meta)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(blob)
