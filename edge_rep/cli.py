@@ -38,6 +38,7 @@ EXTRA_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "onnx": ("onnx", ("export", "jetson")),
     "onnxscript": ("onnxscript", ("export",)),
     "obspy": ("obspy", ("seismic",)),
+    "h5py": ("h5py", ("matlab",)),
     "paho": ("paho-mqtt", ("mqtt",)),
     "cuda": ("cuda-python", ("jetson",)),
 }
