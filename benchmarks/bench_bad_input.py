@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 TITLE = "CLI bad input: exit code, one error line, seconds per case (target: 2, yes, < 1 s)"
+LOGS = Path(__file__).resolve().parent.parent / "tests" / "data" / "logs"
 TIMEOUT_S = 60.0          # a case that blocks (a FIFO read) or reads without end fails, it never hangs the run
 
 
@@ -218,8 +219,12 @@ def build_cases(tmp: Path) -> list[Case]:
         Case("synth --out below a file", ["synth", "--out", str(Path(below_file) / "ds"), "--recordings", "6",
                                           "--duration", "4", "--quiet"], "cannot create"),
         Case("synth --out in a read-only folder", ["synth", "--out", str(readonly / "ds"), "--recordings", "6",
-                                                   "--duration", "4", "--quiet"], "Permission denied",
+                                                   "--duration", "4", "--quiet"], "not writable",
              preexec=_drop_file_override, skip=drop_skip),
+        Case("convert --out in a read-only folder", ["convert", "wav", str(folder), "--out", str(readonly / "ds")],
+             "not writable", preexec=_drop_file_override, skip=drop_skip),
+        Case("convert-log --out below a file", ["convert-log", str(LOGS / "clean.edgelog"), "--to", "wav", "--out",
+                                                str(Path(below_file) / "x.wav")], "is not a folder"),
         Case("synth --out an existing file", ["synth", "--out", user_file, "--recordings", "6", "--duration", "4",
                                               "--quiet"], "already exists"),
         # serial ports that exist but are no device
