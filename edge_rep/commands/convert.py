@@ -28,15 +28,20 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..dataset import DATASET, load_dataset, write_dataset
-    from ..outpaths import claim
     from ..errors import EdgeRepError, warn
-    from ..loaders import assign_splits, loader
+    from ..inpaths import input_file
+    from ..outpaths import claim
     from ..profiles import get_profile
 
     claim(args.out, DATASET, args.force)   # before reading the source, which can take long
-    profile = get_profile(args.profile or ("acids" if args.format == "acids" else "mod"))
-    mod = loader(args.format)
     src = Path(args.src).expanduser()
+    if not src.is_dir():                   # a file, then; a FIFO or a device is refused unread
+        input_file(src, "source file or folder", option="SRC")
+    profile = get_profile(args.profile or ("acids" if args.format == "acids" else "mod"))
+
+    from ..loaders import assign_splits, loader     # SciPy: a second or more
+
+    mod = loader(args.format)
     kwargs = {}
     if args.format in ("wav", "mseed"):
         kwargs["modality"] = args.modality or ("acoustic" if args.format == "wav" else "seismic")

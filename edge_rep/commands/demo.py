@@ -8,7 +8,8 @@ recovery is reported.
 """
 
 from ..backends import CHOICES as BACKENDS   # the names only: imports no runtime
-from . import SEED, number, path_arg
+from ..config import ReplaySection
+from . import SEED, config_number, number, path_arg
 
 NAME = "demo"
 HELP = "run the main job on embedded defaults: a simulated sensor board and the bundled model"
@@ -19,7 +20,7 @@ ORDER = 0
 def add_arguments(p) -> None:
     p.add_argument("--seconds", type=number(float, ge=5, le=3600), default=30.0, help="how long to run (default 30)")
     p.add_argument("--seed", type=SEED, default=7, help="seed of the synthetic signals (default 7)")
-    p.add_argument("--holdover", type=number(float, ge=0, le=3600), default=5.0,
+    p.add_argument("--holdover", type=config_number(ReplaySection, "holdover_s"), default=5.0,
                    help="seconds the dropped microphone's buffers are replayed (default 5, short to show both)")
     p.add_argument("--json", action="store_true", help="print the JSON lines instead of readable lines")
     p.add_argument("--model", metavar="FILE", type=path_arg, help="model file (default: the bundled model)")
