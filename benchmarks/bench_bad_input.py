@@ -47,7 +47,9 @@ class Case:
 def edge_rep_command() -> list[str]:
     """The ``edge-rep`` console script of this Python environment."""
     script = Path(sys.executable).with_name("edge-rep")
-    return [str(script)] if script.is_file() else [sys.executable, "-c", "import sys; from edge_rep.cli import main; sys.exit(main())"]
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from edge_rep.cli import main; sys.exit(main())"]
 
 
 def _limit_memory() -> None:
@@ -154,7 +156,8 @@ def build_cases(tmp: Path) -> list[Case]:
         # numbers
         Case("train --stage1-epochs 0", ["train", "--data", d, "--out", o, "--stage1-epochs", "0"], out),
         Case("train --stage1-epochs -1", ["train", "--data", d, "--out", o, "--stage1-epochs", "-1"], out),
-        Case("train --stage2-epochs abc", ["train", "--data", d, "--out", o, "--stage2-epochs", "abc"], "not a whole number"),
+        Case("train --stage2-epochs abc", ["train", "--data", d, "--out", o, "--stage2-epochs", "abc"],
+             "not a whole number"),
         Case("train --batch-size 0", ["train", "--data", d, "--out", o, "--batch-size", "0"], out),
         Case("train --batch-size -4", ["train", "--data", d, "--out", o, "--batch-size", "-4"], out),
         Case("train --threads 0", ["train", "--data", d, "--out", o, "--threads", "0"], out),
@@ -172,10 +175,12 @@ def build_cases(tmp: Path) -> list[Case]:
         Case("stream --baud 2^63-1", ["stream", "--port", str(tmp / "tty"), "--baud", "9223372036854775807"], out),
         Case("stream --holdover 1e300", ["stream", "--port", str(tmp / "tty"), "--holdover", "1e300"], out),
         Case("replay --holdover -1", ["replay", log, "--holdover", "-1"], out),
-        Case("simulate fault probability 5", ["simulate", "--fault", "corrupt@1-2=5", "--log", log], "level 5 is out of range"),
+        Case("simulate fault probability 5", ["simulate", "--fault", "corrupt@1-2=5", "--log", log],
+             "level 5 is out of range"),
         Case("simulate --duration 0", ["simulate", "--duration", "0", "--log", log], out),
         Case("simulate --speed 0", ["simulate", "--speed", "0", "--link", str(tmp / "board")], out),
-        Case("simulate --speed inf", ["simulate", "--speed", "inf", "--link", str(tmp / "board")], "not a finite number"),
+        Case("simulate --speed inf", ["simulate", "--speed", "inf", "--link", str(tmp / "board")],
+             "not a finite number"),
         Case("simulate --packet-ms 0", ["simulate", "--packet-ms", "0", "--log", log], out),
         Case("simulate --board-id 70000", ["simulate", "--board-id", "70000", "--log", log], out),
         Case("simulate --seed 2^40", ["simulate", "--seed", str(2**40), "--log", log], out),
@@ -186,7 +191,8 @@ def build_cases(tmp: Path) -> list[Case]:
         Case("convert --seed -5", ["convert", "wav", folder.as_posix(), "--out", o, "--seed", "-5"], out),
         # config values that pass a type check but no device can use
         Case("config baud = 2^63-1", ["config", "--check", big_baud], "serial.baud: must be <= 20000000"),
-        Case("config reconnect_min_s = 1e300", ["config", "--check", forever], "serial.reconnect_min_s: must be <= 3600"),
+        Case("config reconnect_min_s = 1e300", ["config", "--check", forever],
+             "serial.reconnect_min_s: must be <= 3600"),
         Case("config node.id of 100 kB", ["config", "--check", node_100k], "node.id: is 100000 characters long"),
         Case("config node.id of 10 MB", ["config", "--check", node_10mb], "more than a config file can be"),
         Case("stream --config with a 2^63 baud", ["stream", "--config", big_baud], "serial.baud"),
@@ -214,7 +220,8 @@ def build_cases(tmp: Path) -> list[Case]:
         Case("train --data whose manifest is a FIFO", ["train", "--data", str(man_fifo), "--out", o], "manifest.json"),
         # paths the system cannot have
         Case("config --check 5000-character path", ["config", "--check", long_path], "longer than the system allows"),
-        Case("train --data 5000-character path", ["train", "--data", long_path, "--out", o], "longer than the system allows"),
+        Case("train --data 5000-character path", ["train", "--data", long_path, "--out", o],
+             "longer than the system allows"),
         Case("synth --out 5000-character path", ["synth", "--out", long_path], "longer than the system allows"),
         Case("stream --port 5000-character path", ["stream", "--port", long_path], "longer than the system allows"),
         Case("synth --out 300-character name", ["synth", "--out", long_name], "longer than a file name can be"),
@@ -236,10 +243,12 @@ def build_cases(tmp: Path) -> list[Case]:
         Case("record --port a FIFO", ["record", "--port", fifo, "--out", log], "is a named pipe (FIFO), not a serial"),
         # dataset manifests naming files outside their folder
         Case("train, manifest file '../'", ["train", "--data", ds["dotdot"], "--out", o], "outside the dataset folder"),
-        Case("train, manifest file absolute", ["train", "--data", ds["absolute"], "--out", o], "outside the dataset folder"),
+        Case("train, manifest file absolute", ["train", "--data", ds["absolute"], "--out", o],
+             "outside the dataset folder"),
         Case("train, manifest file a symlink out", ["train", "--data", ds["symlink"], "--out", o],
              "outside the dataset folder"),
-        Case("evaluate, manifest file '../'", ["evaluate", "--data", ds["dotdot"], "--out", o], "outside the dataset folder"),
+        Case("evaluate, manifest file '../'", ["evaluate", "--data", ds["dotdot"], "--out", o],
+             "outside the dataset folder"),
     ]
     return cases
 
@@ -285,7 +294,8 @@ def run(quick: bool) -> list[dict]:
     ok = [r for r in ran if r["exit"] == 2 and r["one line"] == "yes"]
     secs = sorted(r["seconds"] for r in ran)
     rows.append({"case": f"ALL ({len(ok)}/{len(ran)} exit 2 with one line)", "exit": "", "one line": "",
-                 "seconds": secs[-1] if secs else "", "note": f"slowest; median {secs[len(secs) // 2]:.3f} s" if secs else ""})
+                 "seconds": secs[-1] if secs else "",
+                 "note": f"slowest; median {secs[len(secs) // 2]:.3f} s" if secs else ""})
     return rows
 
 

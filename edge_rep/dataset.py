@@ -203,8 +203,9 @@ class Dataset:
         for e in self.entries:
             if split is not None and e["split"] != split:
                 continue
+            listed = self.root / "manifest.json"
             path = input_file(member_path(self.root, e), "recording file",
-                              missing=f"it is listed in {self.root / 'manifest.json'}: re-copy the dataset or rebuild it")
+                              missing=f"it is listed in {listed}: re-copy the dataset or rebuild it")
             data = path.read_bytes()
             if verify and hashlib.sha256(data).hexdigest() != e["sha256"]:
                 raise EdgeRepError(f"{path}: content does not match its sha256 in the manifest (truncated or "

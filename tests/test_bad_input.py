@@ -24,12 +24,13 @@ import pytest
 
 from edge_rep.cli import main
 from edge_rep.commands import config_number, number, path_arg
-from edge_rep.config import SerialConfig
+from edge_rep.config import SerialSection
 from edge_rep.dataset import load_dataset, member_path
 from edge_rep.errors import EdgeRepError
 from edge_rep.inpaths import input_file, input_folder, read_input
-from firmware_bridge.port import check_port_path
-from firmware_bridge.simulator import Fault, PtyLink, Scenario
+from edge_rep.simulator import Fault, Scenario
+from firmware_bridge.port import PortError, PortErrorKind, check_port_path
+from firmware_bridge.pty import PtyLink
 
 from fixtures_data import write_wav
 
@@ -99,7 +100,7 @@ def test_number_bounds_and_messages():
 
 
 def test_config_number_takes_the_schema_bounds():
-    baud = config_number(SerialConfig, "baud")
+    baud = config_number(SerialSection, "baud")
     assert baud("921600") == 921600
     with pytest.raises(argparse.ArgumentTypeError, match="from 50 to 20000000"):
         baud("9223372036854775807")
@@ -217,8 +218,9 @@ def test_port_that_exists_but_is_no_device_fails_at_once(tmp_path):
     (tmp_path / "file").write_text("x")
     os.mkfifo(tmp_path / "fifo")
     for name, kind in (("dir", "a directory"), ("file", "a regular file"), ("fifo", "a named pipe (FIFO)")):
-        with pytest.raises(EdgeRepError, match=rf"port .*{name}: is {re.escape(kind)}, not a serial device"):
+        with pytest.raises(PortError, match=rf"port .*{name}: is {re.escape(kind)}, not a serial device") as e:
             check_port_path(str(tmp_path / name))
+        assert e.value.kind is PortErrorKind.NOT_A_TTY         # the daemon fails at once on this kind
     check_port_path(str(tmp_path / "not-yet"))          # may still appear: the service waits for it
     link = PtyLink(tmp_path / "board")
     try:
@@ -264,7 +266,8 @@ def test_convert_into_a_train_only_dataset_warns(tmp_path, capsys):
     write_wav(tmp_path / "one" / "car" / "a.wav")
     assert main(["convert", "wav", str(tmp_path / "one" / "car" / "a.wav"), "--out", str(tmp_path / "d1")]) == 0
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("edge-rep: warning: ") and "every recording is in the train split" in err
+    assert err.count("\n") == 1 and err.startswith("edge-rep: warning: ")
+    assert "every recording is in the train split" in err
     for i in range(4):
         write_wav(tmp_path / "four" / "car" / f"{i}.wav")
     assert main(["convert", "wav", str(tmp_path / "four"), "--out", str(tmp_path / "d4")]) == 0

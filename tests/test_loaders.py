@@ -218,7 +218,8 @@ def test_mseed_one_channel_in_int_and_float_records_is_one_recording(tmp_path):
 def test_cli_converts_the_mixed_encoding_file(tmp_path, capsys):
     from edge_rep.cli import main
     from edge_rep.dataset import load_dataset
-    assert main(["convert", "mseed", str(CASES / "car_mixed.mseed"), "--out", str(tmp_path / "d"), "--label", "car"]) == 0
+    out = tmp_path / "d"
+    assert main(["convert", "mseed", str(CASES / "car_mixed.mseed"), "--out", str(out), "--label", "car"]) == 0
     (rec,) = load_dataset(tmp_path / "d").recordings()
     assert rec.modalities["seismic"].n_samples == 2000        # 20 s at the mod profile's 100 Hz
 

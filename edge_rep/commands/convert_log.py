@@ -14,7 +14,8 @@ def add_arguments(p) -> None:
                    help="dataset: one .npz recording (labels from LOG.labels.json); wav: one float32 WAV per "
                         "modality (gaps become 0); mseed: miniSEED, one trace per channel and gap-free run "
                         "(needs obspy)")
-    p.add_argument("--out", required=True, type=path_arg, help="output file; for WAV with several modalities, <out>-<modality>.wav")
+    p.add_argument("--out", required=True, type=path_arg,
+                   help="output file; for WAV with several modalities, <out>-<modality>.wav")
     add_force(p, "output file of the same kind")
 
 

@@ -13,7 +13,8 @@ ORDER = 31
 
 
 def add_arguments(p) -> None:
-    p.add_argument("log", metavar="LOG", type=path_arg, help="sensor log (edge-rep record, or edge-rep stream --record)")
+    p.add_argument("log", metavar="LOG", type=path_arg,
+                   help="sensor log (edge-rep record, or edge-rep stream --record)")
     p.add_argument("--speed", choices=("realtime", "max"), default="max",
                    help="pace records as they arrived (realtime) or as fast as possible (max, default)")
     add_common(p)

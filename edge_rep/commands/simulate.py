@@ -22,7 +22,8 @@ LOG_LABELS = OutputKind("labels file", folder=False, owned=lambda p: json_file_h
 
 def add_arguments(p) -> None:
     p.add_argument("--profile", default="mod", help="sensor profile of the synthetic signals (default mod)")
-    p.add_argument("--duration", type=number(float, gt=0, le=86400), default=60.0, help="seconds of signal to stream (default 60)")
+    p.add_argument("--duration", type=number(float, gt=0, le=86400), default=60.0,
+                   help="seconds of signal to stream (default 60)")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the signals and of random faults (default 0)")
     p.add_argument("--recording", type=path_arg,
                    help="stream this recording (.npz, the dataset format) instead of synthetic signals")
@@ -32,8 +33,10 @@ def add_arguments(p) -> None:
                         "noise, corrupt, lose, stall, disconnect, reset (e.g. drop:acoustic@10-20, corrupt@5-6=0.01)")
     p.add_argument("--link", type=path_arg,
                    help="keep this symlink pointing at the current pty (follows disconnect/reappear)")
-    p.add_argument("--packet-ms", type=number(float, ge=1, le=1000), default=50.0, help="samples per DATA frame, in ms (default 50)")
-    p.add_argument("--board-id", type=number(int, ge=0, le=0xFFFF), default=1, help="board id in the frame headers (default 1)")
+    p.add_argument("--packet-ms", type=number(float, ge=1, le=1000), default=50.0,
+                   help="samples per DATA frame, in ms (default 50)")
+    p.add_argument("--board-id", type=number(int, ge=0, le=0xFFFF), default=1,
+                   help="board id in the frame headers (default 1)")
     p.add_argument("--speed", type=number(float, gt=0, le=1000), default=1.0,
                    help="play this many times faster than real time (default 1)")
     p.add_argument("--log", type=path_arg,
