@@ -5,7 +5,7 @@ range or an impossible path is refused (one line, exit 2, see ``edge_rep.cli``) 
 
     p.add_argument("--batch-size", type=number(int, ge=1, le=65536))
     p.add_argument("--speed", type=number(float, gt=0, le=1e6))
-    p.add_argument("--baud", type=config_number(SerialConfig, "baud"))   # the config schema's bounds
+    p.add_argument("--baud", type=config_number(SerialSection, "baud"))   # the config schema's bounds
     p.add_argument("--out", type=path_arg)
 
 Every number has both bounds: an absurd value (a 10^300 s hold-over, 10^9 epochs) is an error, not a
