@@ -29,6 +29,7 @@ def discover() -> dict[str, Path]:
 def load(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # dataclasses look their module up there
     sys.path.insert(0, str(HERE.parent))
     spec.loader.exec_module(mod)
     return mod

@@ -11,7 +11,8 @@ Each subcommand lives in its own module under ``edge_rep/commands/`` and defines
 
 Errors: an ``EdgeRepError`` (or firmware_bridge's ``BridgeError``, the link layer's own) becomes one line
 on stderr and its exit code (2); so does a missing module that an optional extra installs
-(``EXTRA_MODULES``: the line names the extra to install). Anything else becomes a one-line internal
+(``EXTRA_MODULES``: the line names the extra to install), and an argument error (an unknown option, a
+number out of range: see the types in ``edge_rep.commands``). Anything else becomes a one-line internal
 error (exit 1) unless ``--debug`` asks for the traceback.
 """
 
@@ -38,6 +39,7 @@ EXTRA_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "onnx": ("onnx", ("export", "jetson")),
     "onnxscript": ("onnxscript", ("export",)),
     "obspy": ("obspy", ("seismic",)),
+    "h5py": ("h5py", ("matlab",)),
     "paho": ("paho-mqtt", ("mqtt",)),
     "cuda": ("cuda-python", ("jetson",)),
 }
@@ -55,6 +57,17 @@ def missing_extra(command: str, error: ModuleNotFoundError) -> EdgeRepError | No
                         f"pip install 'edge-rep[{extra}]'")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are ``EdgeRepError``s, so ``main`` prints them like any other bad input: one
+    line ``edge-rep: error: <option>: <problem>; <what to do>``, exit 2 (not argparse's usage block and
+    second line). Sub-parsers inherit the class."""
+
+    def error(self, message: str):
+        message = message.removeprefix("argument ").replace("\n", " ")
+        todo = "" if ";" in message else f"; see '{self.prog} --help'"
+        raise EdgeRepError(f"{message}{todo}")
+
+
 def _command_modules() -> list:
     mods = [importlib.import_module(f"{commands.__name__}.{m.name}")
             for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
@@ -62,7 +75,7 @@ def _command_modules() -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="edge-rep",
         description="Acoustic-seismic ground-sensor classification that survives dropped channels.",
         epilog="Run 'edge-rep COMMAND --help' for a command's options and an example.",
@@ -81,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except EdgeRepError as e:
+        print(f"edge-rep: error: {e}", file=sys.stderr)
+        return e.exit_code
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .backends import CHOICES as BACKEND_CHOICES, KINDS as BACKEND_KINDS
 from .errors import EdgeRepError
+from .inpaths import CONFIG_MAX, read_input
 from .profiles import MODALITIES
 
 if sys.version_info >= (3, 11):
@@ -32,10 +33,16 @@ else:  # Python 3.10 (JetPack 6's Ubuntu 22.04)
     import tomli as tomllib
 
 
+# Longest string value: a path (PATH_MAX) is the longest thing a key holds; node.id is shorter still.
+STR_MAX = 4096
+
+
 def _key(default, doc: str, *, choices: tuple | None = None, ge: float | None = None, gt: float | None = None,
-         le: float | None = None, factory=None):
-    """A config key: its default, its one-line documentation and its allowed values."""
-    meta = {"doc": doc, "choices": choices, "ge": ge, "gt": gt, "le": le}
+         le: float | None = None, max_len: int = STR_MAX, factory=None):
+    """A config key: its default, its one-line documentation and its allowed values. Every number has an
+    upper bound too (``le``): a value that passes the type check but no device could use (a baud rate of
+    2**63, a back-off of 1e300 s) must fail here, not later in the reader thread."""
+    meta = {"doc": doc, "choices": choices, "ge": ge, "gt": gt, "le": le, "max_len": max_len}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -47,14 +54,14 @@ class SerialSection:
 
     port: str = _key("/dev/edge-rep",
                      "serial device; the udev rule makes /dev/edge-rep, or use a /dev/serial/by-id/ path")
-    baud: int = _key(921600, "line speed in baud (8N1); must match the board", gt=0)
+    baud: int = _key(921600, "line speed in baud (8N1); must match the board", ge=50, le=20_000_000)
     format: str = _key("binary", "wire format: 'binary' (COBS frames, firmware_bridge/PROTOCOL.md) "
                        "or 'csv' (text lines, see [csv])", choices=("binary", "csv"))
     open_timeout_s: float = _key(10.0, "at start, how long to wait for the port to appear before exiting with an "
-                                 "error; 0 = wait forever", ge=0)
+                                 "error; 0 = wait forever", ge=0, le=86400)
     reconnect_min_s: float = _key(0.5, "first wait before reopening the port after it vanished (unplug); doubles up "
-                                  "to reconnect_max_s", gt=0)
-    reconnect_max_s: float = _key(10.0, "longest wait between reopen attempts", gt=0)
+                                  "to reconnect_max_s", gt=0, le=3600)
+    reconnect_max_s: float = _key(10.0, "longest wait between reopen attempts", gt=0, le=3600)
 
 
 @dataclass
@@ -63,8 +70,9 @@ class CsvChannel:
 
     name: str = _key("", "column name, shown in health events")
     modality: str = _key("acoustic", "which model input the column feeds", choices=MODALITIES)
-    sample_rate: float = _key(8000.0, "the board's line rate in lines per second (the same for every column)", gt=0)
-    scale: float = _key(1.0, "multiplier from the raw number to physical units")
+    sample_rate: float = _key(8000.0, "the board's line rate in lines per second (the same for every column)",
+                               gt=0, le=1e6)
+    scale: float = _key(1.0, "multiplier from the raw number to physical units", ge=-1e12, le=1e12)
     units: str = _key("", "physical units after scaling: Pa for microphones, m/s for geophones")
 
 
@@ -96,9 +104,11 @@ class ModelSection:
 class HealthSection:
     """Per-channel health (edge_rep.stream.health): ok, degraded, dropped, recovering. Times are board time."""
 
-    data_timeout_s: float = _key(0.5, "no good sample for this long: the channel is dropped", gt=0)
-    degraded_after_s: float = _key(0.2, "no data at all for this long: the channel is degraded (a short gap)", gt=0)
-    flatline_window_s: float = _key(0.5, "a constant signal this long (a dead sensor) counts as no good samples", gt=0)
+    data_timeout_s: float = _key(0.5, "no good sample for this long: the channel is dropped", gt=0, le=3600)
+    degraded_after_s: float = _key(0.2, "no data at all for this long: the channel is degraded (a short gap)",
+                                   gt=0, le=3600)
+    flatline_window_s: float = _key(0.5, "a constant signal this long (a dead sensor) counts as no good "
+                                    "samples", gt=0, le=3600)
     # 1e-6 of full scale is 8 counts of a 24-bit ADC: a quiet but live geophone stays above it
     flatline_rel_std: float = _key(1e-6, "flat: standard deviation over flatline_window_s below this share of "
                                    "full scale", ge=0, le=1)
@@ -107,8 +117,10 @@ class HealthSection:
                                       "(saturated)", gt=0, le=1)
     crc_error_rate: float = _key(0.2, "more than this share of frames failing their CRC over a hop: degraded",
                                  gt=0, le=1)
-    max_seq_gap: int = _key(0, "more than this many frames lost (sequence gaps) over a hop: degraded", ge=0)
-    recovery_windows: int = _key(2, "clean windows in a row to leave degraded or recovering", ge=1)
+    max_seq_gap: int = _key(0, "more than this many frames lost (sequence gaps) over a hop: degraded",
+                            ge=0, le=1_000_000)
+    recovery_windows: int = _key(2, "clean windows in a row to leave degraded or recovering", ge=1,
+                                 le=10_000)
 
     @property
     def drop_latency_s(self) -> float:
@@ -123,7 +135,7 @@ class ReplaySection:
 
     enabled: bool = _key(True, "replay a dropped modality's last good cached buffers")
     holdover_s: float = _key(30.0, "how long after the drop its last good buffers are replayed before falling back "
-                             "to the scenario's learned buffers", ge=0)
+                             "to the scenario's learned buffers", ge=0, le=86400)
 
 
 @dataclass
@@ -131,8 +143,10 @@ class OutputSection:
     """Where results go."""
 
     jsonl: str = _key("-", "JSON lines, one per window and per health event: '-' = stdout, or a file path")
-    rotate_mb: float = _key(64.0, "rotate the jsonl file when it exceeds this many MB; 0 = never", ge=0)
-    keep_files: int = _key(8, "rotated jsonl files kept (file.1 ... file.N); older ones are deleted", ge=1)
+    rotate_mb: float = _key(64.0, "rotate the jsonl file when it exceeds this many MB; 0 = never", ge=0,
+                           le=1_000_000)
+    keep_files: int = _key(8, "rotated jsonl files kept (file.1 ... file.N); older ones are deleted", ge=1,
+                          le=10_000)
     status_line: str = _key("auto", "live one-line summary on stderr: 'auto' (when stderr is a terminal), "
                             "'on' or 'off'", choices=("auto", "on", "off"))
 
@@ -151,7 +165,7 @@ class MqttSection:
     username: str = _key("", "user name; '' = anonymous")
     password_file: str = _key("", "file holding the password on its first line (keep it mode 0640); '' = none")
     tls: bool = _key(False, "connect with TLS (the system's CA certificates)")
-    keepalive_s: int = _key(60, "MQTT keep-alive interval in seconds", ge=5)
+    keepalive_s: int = _key(60, "MQTT keep-alive interval in seconds", ge=5, le=65535)
 
 
 @dataclass
@@ -173,7 +187,7 @@ class NodeSection:
     """This sensor node."""
 
     id: str = _key(None, "node name in every output line and the MQTT topic; '' = this machine's host name",
-                   factory=socket.gethostname)
+                   max_len=64, factory=socket.gethostname)
 
 
 @dataclass
@@ -216,19 +230,13 @@ def load_config(path: str | Path | None) -> Config:
     if path is None:
         return _parse({}, "defaults")
     p = Path(path)
+    data = read_input(p, "config file", max_bytes=CONFIG_MAX,   # a FIFO or /dev/zero is refused unread
+                      missing=f"create it ('edge-rep config --print > {p.name}') or leave out --config for the "
+                              "defaults")
     try:
-        text = p.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise EdgeRepError(f"{p}: config file not found; create it ('edge-rep config --print > {p.name}') "
-                           "or leave out --config for the defaults") from None
-    except IsADirectoryError:
-        raise EdgeRepError(f"{p}: is a directory, not a config file; pass the path of edge-rep.toml") from None
-    except PermissionError:
-        raise EdgeRepError(f"{p}: permission denied reading the config; make it readable (chmod 644)") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise EdgeRepError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}); save the config as UTF-8") from None
-    except OSError as e:
-        raise EdgeRepError(f"{p}: cannot read the config ({e.strerror or e}); check the file and its disk") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -249,6 +257,10 @@ def _show(v) -> str:
     return json.dumps(v) if isinstance(v, (str, bool)) else repr(v)
 
 
+def _num(b: float) -> str:
+    return str(int(b)) if float(b).is_integer() and abs(b) < 1e15 else f"{b:g}"
+
+
 def _default_of(f):
     return f.default_factory() if f.default is MISSING else f.default
 
@@ -265,6 +277,8 @@ def _check_value(source: str, key: str, f, value):
     if want is float and not math.isfinite(value):
         _fail(source, key, f"must be a finite number, got {value}", "give a finite number")
     m = f.metadata
+    if want is str and len(value) > m["max_len"]:
+        _fail(source, key, f"is {len(value)} characters long, more than {m['max_len']}", "give a shorter value")
     if m["choices"] is not None and value not in m["choices"]:
         _fail(source, key, f"{_show(value)} is not one of {', '.join(_show(c) for c in m['choices'])}",
               "pick one of those")
@@ -272,7 +286,7 @@ def _check_value(source: str, key: str, f, value):
                               ("le", lambda v, b: v <= b, "<=")):
         b = m[bound]
         if b is not None and not test(value, b):
-            _fail(source, key, f"must be {word} {b:g}, got {value!r}", f"set a value {word} {b:g}")
+            _fail(source, key, f"must be {word} {_num(b)}, got {value!r}", f"set a value {word} {_num(b)}")
     return value
 
 

@@ -23,6 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import EdgeRepError
+from .inpaths import MANIFEST_MAX, input_file, read_input
 from .outpaths import OutputKind, claim, json_file_has, staged_folder
 from .profiles import Profile
 from .recording import Channels, LabelInterval, Recording, fields_equal
@@ -104,9 +105,7 @@ def _parse(data: bytes | None, path: Path) -> Recording:
 
 def read_recording(path: str | os.PathLike) -> Recording:
     """Read a recording written by ``write_recording``; EdgeRepError names the file on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise EdgeRepError(f"{path}: file not found; check the path or rebuild the dataset")
+    path = input_file(path, "recording file", missing="check the path or rebuild the dataset")
     return _parse(None, path)
 
 
@@ -167,6 +166,25 @@ def _safe_name(rec_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in rec_id)
 
 
+def member_path(root: Path, entry: dict) -> Path:
+    """The file of manifest ``entry``: its relative ``file`` path under ``root``. An absolute path, or one
+    that leaves ``root`` once ``..`` and every symbolic link are resolved, is an EdgeRepError naming the
+    entry: a dataset reads only what is inside its own folder."""
+    name = entry["file"]
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise EdgeRepError(f"recording '{entry.get('id')}': file {name!r} is not a relative file name; fix the "
+                           f"manifest or rebuild the dataset")
+    path = root / name
+    try:
+        inside = not Path(name).is_absolute() and path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):          # a symlink loop, a name too long
+        inside = False
+    if not inside:
+        raise EdgeRepError(f"recording '{entry.get('id')}': file {name!r} is outside the dataset folder (a manifest "
+                           f"names only files inside its own folder); fix the manifest or rebuild the dataset")
+    return path
+
+
 class Dataset:
     """A dataset folder: ``profile``, ``entries`` (manifest rows) and ``recordings(split)``."""
 
@@ -185,10 +203,9 @@ class Dataset:
         for e in self.entries:
             if split is not None and e["split"] != split:
                 continue
-            path = self.root / e["file"]
-            if not path.is_file():
-                raise EdgeRepError(f"{path}: file not found (listed in {self.root / 'manifest.json'}); "
-                                   f"re-copy the dataset or rebuild it")
+            listed = self.root / "manifest.json"
+            path = input_file(member_path(self.root, e), "recording file",
+                              missing=f"it is listed in {listed}: re-copy the dataset or rebuild it")
             data = path.read_bytes()
             if verify and hashlib.sha256(data).hexdigest() != e["sha256"]:
                 raise EdgeRepError(f"{path}: content does not match its sha256 in the manifest (truncated or "
@@ -210,7 +227,7 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
         raise EdgeRepError(f"{mpath}: not found; '{root}' is not an edge-rep dataset: check the path, or build "
                            f"one in a new folder with 'edge-rep synth --out NEW_FOLDER' or 'edge-rep convert'")
     try:
-        manifest = json.loads(mpath.read_text())
+        manifest = json.loads(read_input(mpath, "dataset manifest", max_bytes=MANIFEST_MAX))
         if manifest.get("format") != FORMAT:
             raise EdgeRepError(f"{mpath}: format is {manifest.get('format')!r}, expected '{FORMAT}'")
         if int(manifest.get("version", -1)) > FORMAT_VERSION:
@@ -223,8 +240,8 @@ def load_dataset(root: str | os.PathLike) -> Dataset:
             if e["split"] not in SPLITS:
                 raise EdgeRepError(f"{mpath}: recording '{e['id']}' has split '{e['split']}', not one of "
                                    f"{', '.join(SPLITS)}")
-            for key in ("file", "sha256"):
-                e[key]  # presence check: a KeyError is reported below
+            member_path(root, e)
+            e["sha256"]  # presence check: a KeyError is reported below
     except EdgeRepError as err:
         msg = str(err)
         raise EdgeRepError(msg if msg.startswith(str(mpath)) else f"{mpath}: {msg}") from None

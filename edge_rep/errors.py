@@ -18,3 +18,10 @@ class EdgeRepError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+def warn(message: str) -> None:
+    """Something the user should fix that does not stop the command (it still exits 0): one line on stderr,
+    ``edge-rep: warning: <thing>: <problem>; <what to do>``, the same form as an error."""
+    import sys
+    print(f"edge-rep: warning: {message}", file=sys.stderr, flush=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import EdgeRepError
+from .inpaths import input_file
 from .modelspec import EXPORT_FOLDER, MODEL_FILE, is_model_sidecar, sidecar_path
 from .outpaths import refuse_foreign, staged_file
 
@@ -37,8 +38,7 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
         raise EdgeRepError(f"--tolerance {tolerance}: must be positive, e.g. 1e-4")
     if ckpt.suffix not in (".safetensors", ".onnx"):
         raise EdgeRepError(f"--checkpoint {ckpt}: expected a .safetensors checkpoint or an exported .onnx file")
-    if not ckpt.is_file():
-        raise EdgeRepError(f"--checkpoint {ckpt}: file not found; check the path")
+    input_file(ckpt, "file", option="--checkpoint")      # a FIFO or a device is refused unread
     onnx_path = out / (ckpt.stem + ".onnx")
     engine_path = onnx_path.with_suffix(".engine")
     check_destination(ckpt, out, onnx_path, force)

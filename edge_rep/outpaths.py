@@ -74,7 +74,21 @@ def claim(path: str | os.PathLike, kind: OutputKind, force: bool = False, option
     if os.path.lexists(p) and not (kind.folder and is_empty_folder(p)) and not force:
         raise EdgeRepError(f"{option} {p}: an edge-rep {kind.noun} is already there; pass --force to replace "
                            f"it, or choose a new path")
+    _check_writable_place(p, option)
     return p
+
+
+def _check_writable_place(p: Path, option: str) -> None:
+    """The nearest existing folder above ``p`` is a folder this process may write into: refused now, in
+    one line, rather than after the work (writing may still fail later, e.g. on a full disk)."""
+    anc = p.parent
+    while not os.path.lexists(anc) and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise EdgeRepError(f"{option} {p}: cannot create it, {anc} is not a folder; choose a path inside a folder")
+    if not os.access(anc, os.W_OK | os.X_OK):        # also a read-only file system (EROFS)
+        raise EdgeRepError(f"{option} {p}: cannot create it, {anc} is not writable (permission denied or "
+                           f"read-only); choose a writable place")
 
 
 def _parent(out: Path) -> Path:

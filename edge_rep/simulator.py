@@ -66,6 +66,9 @@ from .recording import Recording
 FAULT_KINDS = ("drop", "flatline", "saturate", "noise", "corrupt", "lose", "stall", "disconnect", "reset")
 _CHANNEL_FAULTS = ("drop", "flatline", "saturate", "noise")
 _DEFAULT_LEVEL = {"saturate": 100.0, "noise": 0.1, "corrupt": 0.01, "lose": 0.01}
+# What each level means, and its range: a probability, a gain, a share of full scale
+_LEVEL_RANGE = {"saturate": ("a gain", 1.0, 1e6), "noise": ("an RMS in full scales", 0.0, 100.0),
+                "corrupt": ("a probability per byte", 0.0, 1.0), "lose": ("a probability per byte", 0.0, 1.0)}
 
 # Wire format and physical units per count for each modality: 4 Pa full scale on int16 (above the
 # microphone's clipping point, LSB below its self-noise); 8.4 mm/s full scale on int24 for the geophone.
@@ -90,6 +93,11 @@ class Fault:
             raise EdgeRepError("fault 'disconnect' needs the time the board reappears: disconnect@AT-UNTIL")
         if self.level is None:
             self.level = _DEFAULT_LEVEL.get(self.kind)
+        elif self.kind in _LEVEL_RANGE:
+            what, lo, hi = _LEVEL_RANGE[self.kind]
+            if not lo <= self.level <= hi:           # also refuses NaN
+                raise EdgeRepError(f"fault '{self.kind}': level {self.level:g} is out of range; it is {what}, "
+                                   f"{lo:g} to {hi:g}")
 
     def active(self, t: float) -> bool:
         return self.at <= t < (self.until if self.until is not None else np.inf)

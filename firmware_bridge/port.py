@@ -21,6 +21,8 @@ branch on the kind, never on the message; the message is the one line a user rea
 from __future__ import annotations
 
 import errno
+import os
+import stat
 import threading
 import time
 from enum import Enum
@@ -80,8 +82,26 @@ def _open_error(path: str, e: BaseException) -> PortError:
     return PortError(kind, path, f"port {path}: " + text.format(path=path, cause=e), str(e))
 
 
+def check_port_path(path: str) -> None:
+    """``PortError`` (kind NOT_A_TTY) at once when ``path`` exists but is no device (a directory, a regular
+    file, a FIFO): waiting will not turn it into one. A path not there yet passes: the board may come."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+            raise PortError(PortErrorKind.NOT_A_TTY, path, f"port {path[:60]}: {e.strerror}; give the board's tty",
+                            e.strerror) from None
+        return                          # not there yet, or unreadable: open_port says which
+    if not stat.S_ISCHR(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode)
+                else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "not a character device")
+        raise PortError(PortErrorKind.NOT_A_TTY, path, f"port {path}: is {kind}, not a serial device; give the "
+                        f"board's tty (see ls /dev/serial/by-id)")
+
+
 def open_port(path: str, baudrate: int = DEFAULT_BAUDRATE, timeout: float = 0.1) -> serial.Serial:
     """Open ``path`` with exclusive access (no second reader can steal bytes); ``PortError`` if it cannot."""
+    check_port_path(path)
     try:
         return serial.Serial(path, baudrate=baudrate, timeout=timeout, exclusive=True)
     except (serial.SerialException, OSError) as e:

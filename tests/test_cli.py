@@ -44,7 +44,7 @@ def test_synth_builds_dataset(tmp_path, capsys):
 def test_synth_bad_arguments(tmp_path, capsys):
     _one_line_error(capsys, ["synth", "--out", str(tmp_path / "d"), "--profile", "nope"], "unknown profile 'nope'")
     _one_line_error(capsys, ["synth", "--out", str(tmp_path / "d"), "--recordings", "2"], "--recordings 2")
-    _one_line_error(capsys, ["synth", "--out", str(tmp_path / "d"), "--seed", "-1"], "--seed -1")
+    _one_line_error(capsys, ["synth", "--out", str(tmp_path / "d"), "--seed", "-1"], "--seed: -1 is out of range")
     assert not (tmp_path / "d").exists()
 
 

@@ -154,9 +154,9 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("extra, match", [
-    (["--workspace", "-5"], "--workspace -5: must be a positive"),
-    (["--batch", "0"], "--batch 0: must be at least 1"),
-    (["--tolerance", "0"], "--tolerance 0"),
+    (["--workspace", "-5"], "--workspace: -5 is out of range; use a whole number from 16 to 1048576"),
+    (["--batch", "0"], "--batch: 0 is out of range; use a whole number from 1 to 4096"),
+    (["--tolerance", "0"], "--tolerance: 0 is out of range"),
 ])
 def test_bad_arguments(exported, tmp_path, capsys, extra, match):
     ckpt, _, _ = exported

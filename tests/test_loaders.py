@@ -196,3 +196,100 @@ def test_splits_are_by_recording_group_and_stable():
 def test_unknown_format():
     with pytest.raises(EdgeRepError, match="unknown input format 'xls'"):
         loader("xls")
+
+
+CASES = Path(__file__).parent / "data" / "cases"      # inputs that once failed (see data/cases/README.md)
+
+
+def test_mseed_one_channel_in_int_and_float_records_is_one_recording(tmp_path):
+    """STEIM2 int32 records, then FLOAT32 records, contiguous: ObsPy refuses to merge mixed dtypes."""
+    src = CASES / "car_mixed.mseed"
+    parts = obspy.read(str(src))
+    assert sorted(str(tr.data.dtype) for tr in parts) == ["float32", "int32"]     # the case is what it says
+    data, rate, t0, stats = mseed.read_trace(src)
+    assert rate == 200.0 and data.shape == (4000,) and np.isfinite(data).all()
+    assert stats["id"] == "XX.NODE..EHZ"
+    first, second = sorted(parts, key=lambda tr: tr.stats.starttime)
+    np.testing.assert_array_equal(data, np.r_[first.data.astype(np.float64), second.data.astype(np.float64)])
+    (r,) = mseed.load(src, MOD, label="car")
+    assert r.modalities["seismic"].duration == pytest.approx(20.0) and r.labels[0].label == "car"
+
+
+def test_cli_converts_the_mixed_encoding_file(tmp_path, capsys):
+    from edge_rep.cli import main
+    from edge_rep.dataset import load_dataset
+    out = tmp_path / "d"
+    assert main(["convert", "mseed", str(CASES / "car_mixed.mseed"), "--out", str(out), "--label", "car"]) == 0
+    (rec,) = load_dataset(tmp_path / "d").recordings()
+    assert rec.modalities["seismic"].n_samples == 2000        # 20 s at the mod profile's 100 Hz
+
+
+def test_acids_mat_v73_real_files_read_with_h5py(tmp_path):
+    """MATLAB save(..., '-v7.3') files: HDF5 behind the 512-byte MAT header; SciPy cannot read them."""
+    import h5py
+    src = CASES / "acids_v73"
+    for folder in ("Acoustics", "Seismic"):
+        path = src / folder / "car_run1.mat"
+        assert acids.is_mat73(path)
+        with h5py.File(path, "r") as f:
+            expect = f["Output_data"][()]                      # (1, 20480): MATLAB's 20480 x 1, dims reversed
+        x = acids.read_mat(path)
+        assert x.shape == (1, 20480) and x.dtype == np.float32
+        np.testing.assert_array_equal(x, expect.astype(np.float32))
+    (rec,) = acids.load(src, ACIDS)
+    assert rec.id == "car_run1" and rec.labels[0].label == "car"
+    assert {m: c.n_samples for m, c in rec.modalities.items()} == {"acoustic": 20480, "seismic": 20480}
+
+
+def test_acids_mat_v73_matrix_is_column_major(tmp_path):
+    """A MATLAB samples x channels matrix is stored in HDF5 as channels x samples; channels stay channels."""
+    import h5py
+    n = 3000
+    ramp = np.arange(n, dtype=np.float64)
+    matlab = np.stack([ramp, -ramp, ramp * 2], axis=1)          # what MATLAB holds: n x 3
+    path = tmp_path / "m.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        ds = f.create_dataset("Output_data", data=matlab.T)     # what MATLAB writes: dims reversed
+        ds.attrs["MATLAB_class"] = np.bytes_("double")
+    with open(path, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .".ljust(116))
+    x = acids.read_mat(path)
+    assert x.shape == (3, n)
+    np.testing.assert_array_equal(x, matlab.T.astype(np.float32))
+    # the same matrix saved as v7 reads the same
+    from scipy.io import savemat
+    savemat(tmp_path / "v7.mat", {"Output_data": matlab})
+    np.testing.assert_array_equal(acids.read_mat(tmp_path / "v7.mat"), x)
+
+
+def test_acids_mat_v73_bad_variable_and_damage(tmp_path):
+    import h5py
+    path = tmp_path / "empty.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        ds = f.create_dataset("Output_data", data=np.array([0, 0], np.uint64))
+        ds.attrs["MATLAB_class"], ds.attrs["MATLAB_empty"] = np.bytes_("double"), np.uint8(1)
+        f.create_dataset("other", data=np.zeros(3))
+    with open(path, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file".ljust(116))
+    with pytest.raises(EdgeRepError, match="empty.mat: 'Output_data' is empty or not a numeric array"):
+        acids.read_mat(path)
+    torn = tmp_path / "torn.mat"
+    torn.write_bytes((CASES / "acids_v73" / "Seismic" / "car_run1.mat").read_bytes()[:4000])
+    with pytest.raises(EdgeRepError, match="torn.mat: truncated or corrupt MATLAB v7.3 file"):
+        acids.read_mat(torn)
+
+
+def test_acids_mat_v73_without_h5py_says_install_or_resave(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_h5py(name, *a, **k):
+        if name == "h5py" or name.startswith("h5py."):
+            raise ImportError("no h5py")
+        return real_import(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_h5py)
+    with pytest.raises(EdgeRepError) as e:
+        acids.read_mat(CASES / "acids_v73" / "Acoustics" / "car_run1.mat")
+    msg = str(e.value)
+    assert "MATLAB v7.3" in msg and "pip install 'edge-rep[matlab]'" in msg and "-v7" in msg
+    assert "corrupt" not in msg and "re-copy" not in msg

@@ -38,7 +38,7 @@ def dist_name(requirement: str) -> str:
 def test_extra_modules_match_pyproject():
     extras = {name: {dist_name(r) for r in reqs} for name, reqs in PYPROJECT["optional-dependencies"].items()}
     base = {dist_name(r) for r in PYPROJECT["dependencies"]}
-    assert set(extras) == {"train", "export", "seismic", "mqtt", "jetson", "dev"}
+    assert set(extras) == {"train", "export", "seismic", "matlab", "mqtt", "jetson", "dev"}
     assert {"torch", "onnx", "safetensors", "tqdm", "matplotlib"}.isdisjoint(base)
     listed = {dist for dist, _ in EXTRA_MODULES.values()}
     for extra, dists in extras.items():
@@ -48,7 +48,7 @@ def test_extra_modules_match_pyproject():
         assert dist not in base, module
         assert set(in_extras) == {e for e, dists in extras.items() if dist in dists and e != "dev"}, module
     # dev: the test tools and every extra the suite exercises
-    assert re.fullmatch(r"edge-rep\[train,export,seismic,mqtt\]", PYPROJECT["optional-dependencies"]["dev"][0])
+    assert re.fullmatch(r"edge-rep\[train,export,seismic,matlab,mqtt\]", PYPROJECT["optional-dependencies"]["dev"][0])
 
 
 def test_missing_extra_names_the_extra_of_the_command():

@@ -1,5 +1,7 @@
 """``edge-rep config``: check an edge-rep.toml, or print the effective configuration."""
 
+from . import path_arg
+
 NAME = "config"
 HELP = "check an edge-rep.toml (keys, values, files it names) or print the effective configuration"
 EXAMPLE = "edge-rep config --check /etc/edge-rep/edge-rep.toml"
@@ -8,8 +10,10 @@ ORDER = 80
 
 def add_arguments(p) -> None:
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--check", metavar="FILE", help="validate FILE and the files it names; exit 2 on a problem")
-    g.add_argument("--print", metavar="FILE", nargs="?", const="", dest="print_file",
+    g.add_argument("--check", metavar="FILE", type=path_arg,
+                   help="validate FILE and the files it names; exit 2 on a problem")
+    g.add_argument("--print", metavar="FILE", nargs="?", const=False,  # False: --print with no FILE
+                   type=path_arg, dest="print_file",
                    help="print the effective config (FILE merged over the defaults; no FILE: the defaults) "
                         "as commented TOML")
     p.add_argument("--json", action="store_true", help="with --print: print JSON instead of TOML")

@@ -8,6 +8,8 @@ recovery is reported.
 """
 
 from ..backends import CHOICES as BACKENDS   # the names only: imports no runtime
+from ..config import ReplaySection
+from . import SEED, config_number, number, path_arg
 
 NAME = "demo"
 HELP = "run the main job on embedded defaults: a simulated sensor board and the bundled model"
@@ -16,12 +18,12 @@ ORDER = 0
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--seconds", type=float, default=30.0, help="how long to run (default 30)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic signals (default 7)")
-    p.add_argument("--holdover", type=float, default=5.0,
+    p.add_argument("--seconds", type=number(float, ge=5, le=3600), default=30.0, help="how long to run (default 30)")
+    p.add_argument("--seed", type=SEED, default=7, help="seed of the synthetic signals (default 7)")
+    p.add_argument("--holdover", type=config_number(ReplaySection, "holdover_s"), default=5.0,
                    help="seconds the dropped microphone's buffers are replayed (default 5, short to show both)")
     p.add_argument("--json", action="store_true", help="print the JSON lines instead of readable lines")
-    p.add_argument("--model", metavar="FILE", help="model file (default: the bundled model)")
+    p.add_argument("--model", metavar="FILE", type=path_arg, help="model file (default: the bundled model)")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
 
 
@@ -35,16 +37,14 @@ def run(args) -> int:
 
     from ..config import load_config
     from ..errors import EdgeRepError
+    from ..inpaths import input_file
     from ..simulator import Scenario, Simulator, run_realtime
     from ..stream.daemon import open_backend, run_stream, setup_logging
     from ..stream.outputs import JsonlSink, ReadableSink
 
-    if not 5.0 <= args.seconds <= 3600:
-        raise EdgeRepError(f"--seconds {args.seconds}: use 5 to 3600 seconds")
-    if not args.holdover >= 0:
-        raise EdgeRepError(f"--holdover {args.holdover}: must be >= 0 seconds")
     cfg = load_config(None)
-    cfg.model.path, cfg.model.backend = args.model or "", args.backend
+    cfg.model.path = str(input_file(args.model, "model file", option="--model")) if args.model else ""
+    cfg.model.backend = args.backend
     cfg.replay.holdover_s = args.holdover
     cfg.output.status_line = "off"
     cfg.node.id = "demo"

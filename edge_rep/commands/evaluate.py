@@ -1,7 +1,7 @@
 """``edge-rep evaluate``: score a finished model (``--model``), or train and compare REP with the baselines
 (the paper's table: eta x missing type x method, REP ablations, replay gain)."""
 
-from . import add_force
+from . import EPOCHS, SEED, THREADS, add_force, number, path_arg
 
 NAME = "evaluate"
 HELP = ("score a model as it is (--model: metrics.json, confusion PNGs), or train and compare REP with baselines "
@@ -12,28 +12,30 @@ ORDER = 21
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--data", required=True, help="dataset folder (train split to train, test split to score)")
-    p.add_argument("--model", default=None, metavar="MODEL",
+    p.add_argument("--data", required=True, type=path_arg,
+                   help="dataset folder (train split to train, test split to score)")
+    p.add_argument("--model", default=None, metavar="MODEL", type=path_arg,
                    help="score this trained model (.safetensors, .onnx or .engine; 'default' for the bundled one) "
                         "without training: accuracy, macro-F1, per-class precision/recall, confusion PNGs for "
                         "complete windows and each modality missing, level check -> OUT/metrics.json")
     p.add_argument("--split", default="test", help="with --model: test (default), val, train, foreign or all")
     p.add_argument("--backend", default="auto", help="with --model: the runtime (auto, onnxruntime, tensorrt, torch)")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", required=True, type=path_arg,
                    help="evaluation folder to create (new or empty) for table.md/csv, ablation, replay, PNGs, "
                         "results.json; it appears when the evaluation completes")
     add_force(p, "evaluation folder")
-    p.add_argument("--eta", type=float, nargs="+", default=[50.0, 70.0, 90.0],
+    p.add_argument("--eta", type=number(float, ge=0, le=100), nargs="+", default=[50.0, 70.0, 90.0],
                    help="missing rates in percent (default 50 70 90)")
     p.add_argument("--missing", default="acoustic,seismic,both", help="missing types, comma separated")
     p.add_argument("--methods", default="zerofill,mask,finetune,map,dcp,rep",
                    help="methods, comma separated (zerofill, mask, finetune, map, dcp, rep)")
     p.add_argument("--no-ablations", action="store_true", help="skip the REP ablation table")
-    p.add_argument("--backbone", default=None, help="reuse a trained backbone (.safetensors) instead of stage 1")
-    p.add_argument("--stage1-epochs", type=int, default=None, help="backbone epochs (default 12)")
-    p.add_argument("--stage2-epochs", type=int, default=None, help="adaptation epochs per cell (default 6)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--backbone", default=None, type=path_arg,
+                   help="reuse a trained backbone (.safetensors) instead of stage 1")
+    p.add_argument("--stage1-epochs", type=EPOCHS, default=None, help="backbone epochs (default 12)")
+    p.add_argument("--stage2-epochs", type=EPOCHS, default=None, help="adaptation epochs per cell (default 6)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=THREADS, default=None, help="torch CPU threads")
     p.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -41,8 +43,17 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     if args.model is not None:
         return _score(args)
-    from ..checkpoint import load_model
+    from importlib.util import find_spec
+
     from ..dataset import load_dataset, window_arrays
+    from ..inpaths import input_file
+
+    if find_spec("torch") is not None:     # (without torch, its import below names the extra to install)
+        load_dataset(args.data)            # bad input fails before torch loads (seconds)
+        if args.backbone:
+            input_file(args.backbone, "backbone", option="--backbone")
+
+    from ..checkpoint import load_model
     from ..errors import EdgeRepError
     from ..evaluate import EVALUATION, evaluate
     from ..model import ModelConfig
@@ -54,8 +65,6 @@ def run(args) -> int:
         import torch
         torch.set_num_threads(args.threads)
     resolve_device(args.device)   # a bad --device fails before any work
-    if any(not 0 <= e <= 100 for e in args.eta):
-        raise EdgeRepError(f"--eta {args.eta}: missing rates in percent, 0..100")
     out = claim(args.out, EVALUATION, args.force)     # before minutes of training, not after
     ds = load_dataset(args.data)
     backbone = None

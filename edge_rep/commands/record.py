@@ -1,5 +1,8 @@
 """``edge-rep record``: store a serial link's raw bytes with host receive times (a sensor log)."""
 
+from ..config import SerialSection
+from . import config_number, number, path_arg
+
 NAME = "record"
 HELP = "record the raw bytes of a sensor board's serial port into a sensor log (replayable byte for byte)"
 EXAMPLE = "edge-rep record --port /dev/ttyUSB0 --out run1.edgelog --seconds 600"
@@ -7,14 +10,18 @@ ORDER = 41
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--port", required=True, help="serial device, e.g. /dev/ttyUSB0 or a /dev/serial/by-id/ path")
-    p.add_argument("--out", required=True, help="log file to create (never overwritten)")
-    p.add_argument("--baud", type=int, default=921600, help="line speed (default 921600)")
+    p.add_argument("--port", required=True, type=path_arg,
+                   help="serial device, e.g. /dev/ttyUSB0 or a /dev/serial/by-id/ path")
+    p.add_argument("--out", required=True, type=path_arg, help="log file to create (never overwritten)")
+    p.add_argument("--baud", type=config_number(SerialSection, "baud"), default=SerialSection.baud,
+                   help=f"line speed (default {SerialSection.baud})")
     p.add_argument("--format", choices=("binary", "csv"), default="binary",
                    help="what the board sends: binary protocol frames (default) or CSV lines")
-    p.add_argument("--config", help="edge-rep.toml whose [csv] channel map is stored in the log (with --format csv; "
-                                    "default: the built-in defaults)")
-    p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default 0: until Ctrl-C)")
+    p.add_argument("--config", type=path_arg,
+                   help="edge-rep.toml whose [csv] channel map is stored in the log (with --format csv; "
+                        "default: the built-in defaults)")
+    p.add_argument("--seconds", type=number(float, ge=0, le=366 * 86400), default=0.0,
+                   help="stop after this long (default 0: until Ctrl-C)")
     p.add_argument("--quiet", action="store_true", help="no periodic summary")
 
 

@@ -3,6 +3,7 @@
 The command keeps the name users know; inside the code this is *log playback*, and *replay* means
 REP replaying a dropped modality's cached buffers (docs/architecture.md, glossary)."""
 
+from . import path_arg
 from .stream import add_common, apply_common
 
 NAME = "replay"
@@ -12,7 +13,8 @@ ORDER = 31
 
 
 def add_arguments(p) -> None:
-    p.add_argument("log", metavar="LOG", help="sensor log (edge-rep record, or edge-rep stream --record)")
+    p.add_argument("log", metavar="LOG", type=path_arg,
+                   help="sensor log (edge-rep record, or edge-rep stream --record)")
     p.add_argument("--speed", choices=("realtime", "max"), default="max",
                    help="pace records as they arrived (realtime) or as fast as possible (max, default)")
     add_common(p)
@@ -22,8 +24,10 @@ def run(args) -> int:
     import sys
 
     from ..config import load_config
+    from ..inpaths import input_file
     from ..stream.daemon import run_playback, setup_logging
 
+    input_file(args.log, "sensor log", option="LOG")     # a FIFO or a device is refused unread
     cfg = load_config(args.config)
     apply_common(cfg, args)
     setup_logging(cfg.logging.level)

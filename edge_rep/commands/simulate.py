@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from ..outpaths import OutputKind, has_magic, json_file_has
+from . import SEED, number, path_arg
 
 NAME = "simulate"
 HELP = "simulate a sensor board: stream synthetic or recorded signals per the wire protocol, with faults"
@@ -21,18 +22,25 @@ LOG_LABELS = OutputKind("labels file", folder=False, owned=lambda p: json_file_h
 
 def add_arguments(p) -> None:
     p.add_argument("--profile", default="mod", help="sensor profile of the synthetic signals (default mod)")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of signal to stream (default 60)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the signals and of random faults (default 0)")
-    p.add_argument("--recording", help="stream this recording (.npz, the dataset format) instead of synthetic signals")
-    p.add_argument("--scenario", help="faults from a TOML or JSON file (see edge_rep/simulator.py)")
+    p.add_argument("--duration", type=number(float, gt=0, le=86400), default=60.0,
+                   help="seconds of signal to stream (default 60)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the signals and of random faults (default 0)")
+    p.add_argument("--recording", type=path_arg,
+                   help="stream this recording (.npz, the dataset format) instead of synthetic signals")
+    p.add_argument("--scenario", type=path_arg, help="faults from a TOML or JSON file (see edge_rep/simulator.py)")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="a fault KIND[:CHANNEL][@AT[-UNTIL]][=LEVEL], repeatable; kinds: drop, flatline, saturate, "
                         "noise, corrupt, lose, stall, disconnect, reset (e.g. drop:acoustic@10-20, corrupt@5-6=0.01)")
-    p.add_argument("--link", help="keep this symlink pointing at the current pty (follows disconnect/reappear)")
-    p.add_argument("--packet-ms", type=float, default=50.0, help="samples per DATA frame, in ms (default 50)")
-    p.add_argument("--board-id", type=int, default=1, help="board id in the frame headers (default 1)")
-    p.add_argument("--speed", type=float, default=1.0, help="play this many times faster than real time (default 1)")
-    p.add_argument("--log", help="write a sensor log (simulated host times, no pty, no waiting) instead of a pty")
+    p.add_argument("--link", type=path_arg,
+                   help="keep this symlink pointing at the current pty (follows disconnect/reappear)")
+    p.add_argument("--packet-ms", type=number(float, ge=1, le=1000), default=50.0,
+                   help="samples per DATA frame, in ms (default 50)")
+    p.add_argument("--board-id", type=number(int, ge=0, le=0xFFFF), default=1,
+                   help="board id in the frame headers (default 1)")
+    p.add_argument("--speed", type=number(float, gt=0, le=1000), default=1.0,
+                   help="play this many times faster than real time (default 1)")
+    p.add_argument("--log", type=path_arg,
+                   help="write a sensor log (simulated host times, no pty, no waiting) instead of a pty")
     p.add_argument("--force", action="store_true",
                    help="with --log: replace an existing sensor log (and its labels); nothing else is replaced")
 
@@ -42,14 +50,16 @@ def run(args) -> int:
 
     from firmware_bridge.pty import PtyLink
 
-    from ..errors import EdgeRepError
+    from ..inpaths import CONFIG_MAX, input_file
     from ..log_conversion import labels_path
     from ..outpaths import claim, staged_file
     from ..profiles import get_profile
     from ..simulator import Scenario, Simulator, run_realtime, write_log
 
-    if not args.speed > 0:
-        raise EdgeRepError(f"--speed {args.speed}: must be a positive factor")
+    if args.scenario:                                  # a FIFO or a device is refused unread
+        input_file(args.scenario, "scenario file", option="--scenario", max_bytes=CONFIG_MAX)
+    if args.recording:
+        input_file(args.recording, "recording file", option="--recording")
     scenario = Scenario.load(args.scenario) if args.scenario else Scenario()
     scenario.faults += Scenario.parse(args.fault).faults
     profile = get_profile(args.profile)

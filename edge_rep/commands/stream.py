@@ -1,7 +1,8 @@
 """``edge-rep stream``: classify a sensor board's serial stream, surviving dropped channels."""
 
 from ..backends import CHOICES as BACKENDS   # the names only: imports no runtime
-from ..config import LoggingSection, SerialSection, key_choices   # light: option help and choices come from the schema
+from ..config import LoggingSection, ReplaySection, SerialSection, key_choices   # light: help, choices, bounds
+from . import config_number, path_arg
 
 NAME = "stream"
 HELP = "classify a sensor board's serial stream live (JSON lines out), replaying dropped channels' buffers"
@@ -11,32 +12,34 @@ ORDER = 30
 
 def add_common(p) -> None:
     """Options shared with ``edge-rep replay``."""
-    p.add_argument("--config", metavar="TOML", help="edge-rep.toml (default: built-in defaults)")
-    p.add_argument("--model", metavar="FILE", help="model file (.engine, .onnx or .safetensors); default: bundled")
+    p.add_argument("--config", metavar="TOML", type=path_arg, help="edge-rep.toml (default: built-in defaults)")
+    p.add_argument("--model", metavar="FILE", type=path_arg,
+                   help="model file (.engine, .onnx or .safetensors); default: bundled")
     p.add_argument("--backend", choices=BACKENDS, help="runtime (default: [model] backend, auto)")
-    p.add_argument("--out", metavar="-|FILE.jsonl", help="JSON lines to stdout (-) or a file (default: [output] jsonl)")
-    p.add_argument("--holdover", type=float, metavar="S", help="seconds a dropped modality's buffers are replayed")
+    p.add_argument("--out", metavar="-|FILE.jsonl", type=path_arg,
+                   help="JSON lines to stdout (-) or a file (default: [output] jsonl)")
+    p.add_argument("--holdover", type=config_number(ReplaySection, "holdover_s"), metavar="S",
+                   help="seconds a dropped modality's buffers are replayed")
     p.add_argument("--log-level", choices=key_choices(LoggingSection, "level"), help="diagnostics on stderr")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--port", help=f"serial device (default: [serial] port, {SerialSection.port})")
-    p.add_argument("--baud", type=int, help=f"line speed (default: [serial] baud, {SerialSection.baud})")
-    p.add_argument("--record", metavar="DIR", help="also write the raw bytes as sensor logs into DIR")
+    p.add_argument("--port", type=path_arg, help=f"serial device (default: [serial] port, {SerialSection.port})")
+    p.add_argument("--baud", type=config_number(SerialSection, "baud"),
+                   help=f"line speed (default: [serial] baud, {SerialSection.baud})")
+    p.add_argument("--record", metavar="DIR", type=path_arg, help="also write the raw bytes as sensor logs into DIR")
     add_common(p)
 
 
 def apply_common(cfg, args) -> None:
-    from ..errors import EdgeRepError
+    from ..inpaths import input_file
     if args.model:
-        cfg.model.path = args.model
+        cfg.model.path = str(input_file(args.model, "model file", option="--model"))
     if args.backend:
         cfg.model.backend = args.backend
     if args.out:
         cfg.output.jsonl = args.out
     if args.holdover is not None:
-        if not args.holdover >= 0:
-            raise EdgeRepError(f"--holdover {args.holdover}: must be >= 0 seconds")
         cfg.replay.holdover_s = args.holdover
     if args.log_level:
         cfg.logging.level = args.log_level
@@ -45,8 +48,9 @@ def apply_common(cfg, args) -> None:
 def run(args) -> int:
     import sys
 
+    from firmware_bridge.port import check_port_path
+
     from ..config import load_config
-    from ..errors import EdgeRepError
     from ..stream.daemon import run_stream, setup_logging
 
     cfg = load_config(args.config)
@@ -54,11 +58,10 @@ def run(args) -> int:
     if args.port:
         cfg.serial.port = args.port
     if args.baud is not None:
-        if args.baud <= 0:
-            raise EdgeRepError(f"--baud {args.baud}: must be a positive number of baud, e.g. 921600")
         cfg.serial.baud = args.baud
     if args.record:
         cfg.record.dir = args.record
+    check_port_path(cfg.serial.port)    # a directory or a file fails now; a missing port is waited for
     setup_logging(cfg.logging.level)
     runner = run_stream(cfg)
     print(f"edge-rep stream: {runner.summary()}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """``edge-rep synth``: build the synthetic acoustic-seismic benchmark in the dataset format."""
 
-from . import add_force
+from . import SEED, add_force, number, path_arg
 
 NAME = "synth"
 HELP = "build the physics-based synthetic benchmark (pass-bys, wind, noise) as a dataset folder"
@@ -9,19 +9,24 @@ ORDER = 10
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--out", required=True, help="dataset folder to create (must not exist, or be empty)")
+    p.add_argument("--out", required=True, type=path_arg, help="dataset folder to create (must not exist, or be empty)")
     add_force(p, "dataset folder")
     p.add_argument("--profile", default="mod",
                    help="sensor profile: mod (8 kHz + 100 Hz) or acids (1024 Hz); default mod")
-    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical data (default 0)")
-    p.add_argument("--recordings", type=int, default=None, help="number of recordings (default: the benchmark's 300)")
-    p.add_argument("--duration", type=float, default=None, help="seconds per recording (default: the benchmark's 24)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed; the same seed gives identical data (default 0)")
+    p.add_argument("--recordings", type=number(int, ge=1, le=100_000), default=None,
+                   help="number of recordings (default: the benchmark's 300)")
+    p.add_argument("--duration", type=number(float, gt=0, le=3600), default=None,
+                   help="seconds per recording (default: the benchmark's 24)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    from ..dataset import load_dataset
+    from ..dataset import DATASET, load_dataset
+    from ..outpaths import claim
     from ..profiles import get_profile
+
+    claim(args.out, DATASET, args.force)       # before the generator's imports (SciPy: a second or more)
     from ..synth import make_benchmark
 
     profile = get_profile(args.profile)

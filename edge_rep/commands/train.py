@@ -1,6 +1,8 @@
 """``edge-rep train``: stage 1 (backbone on complete windows) + stage 2 (REP or a baseline under
 simulated missing modalities). Runs under ``torchrun --nproc_per_node N`` with DDP as well."""
 
+from . import EPOCHS, SEED, THREADS, number, path_arg
+
 NAME = "train"
 HELP = "train the backbone and REP (or a baseline) on a dataset folder; resumable, DDP under torchrun"
 EXAMPLE = "edge-rep train --data runs/bench --out runs/train --eta 70 --missing both --threads 1"
@@ -8,24 +10,28 @@ ORDER = 20
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--data", required=True, help="dataset folder (edge-rep synth / convert output)")
-    p.add_argument("--out", required=True,
+    p.add_argument("--data", required=True, type=path_arg, help="dataset folder (edge-rep synth / convert output)")
+    p.add_argument("--out", required=True, type=path_arg,
                    help="run folder (new, empty, or an earlier run with --resume/--fresh): resumable training "
                         "checkpoints, backbone, model")
-    p.add_argument("--save", default=None, help="where to write the final model (default OUT/model.safetensors)")
+    p.add_argument("--save", default=None, type=path_arg,
+                   help="where to write the final model (default OUT/model.safetensors)")
     p.add_argument("--method", default="rep", help="rep (default), map, dcp, finetune or zerofill")
-    p.add_argument("--eta", type=float, default=70.0, help="simulated missing rate in percent (default 70)")
+    p.add_argument("--eta", type=number(float, ge=0, le=100), default=70.0,
+                   help="simulated missing rate in percent (default 70)")
     p.add_argument("--missing", default="both", help="missing type: acoustic, seismic or both (default both)")
-    p.add_argument("--stage1-epochs", type=int, default=None, help="backbone epochs (default 12)")
-    p.add_argument("--stage2-epochs", type=int, default=None, help="adaptation epochs (default 6)")
-    p.add_argument("--batch-size", type=int, default=None, help="windows per step and process (default 128)")
-    p.add_argument("--width", type=int, default=None, help="model width D (default 64)")
-    p.add_argument("--layers", type=int, default=None, help="transformer layers (default 4)")
-    p.add_argument("--buffer-tokens", type=int, default=None, help="REP buffer tokens L (default 4)")
-    p.add_argument("--rep-layer", type=int, default=None, help="replay layer k (default 2)")
+    p.add_argument("--stage1-epochs", type=EPOCHS, default=None, help="backbone epochs (default 12)")
+    p.add_argument("--stage2-epochs", type=EPOCHS, default=None, help="adaptation epochs (default 6)")
+    p.add_argument("--batch-size", type=number(int, ge=1, le=65536), default=None,
+                   help="windows per step and process (default 128)")
+    p.add_argument("--width", type=number(int, ge=4, le=4096), default=None, help="model width D (default 64)")
+    p.add_argument("--layers", type=number(int, ge=1, le=64), default=None, help="transformer layers (default 4)")
+    p.add_argument("--buffer-tokens", type=number(int, ge=1, le=256), default=None,
+                   help="REP buffer tokens L (default 4)")
+    p.add_argument("--rep-layer", type=number(int, ge=0, le=63), default=None, help="replay layer k (default 2)")
     p.add_argument("--init", default=None, help="REP buffer init: dynamic (default), random or zero")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=THREADS, default=None, help="torch CPU threads per process")
     p.add_argument("--device", default="auto", help="auto (a CUDA GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true",
                    help="continue the run folder's training checkpoints (model settings must not change)")
@@ -37,7 +43,12 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     import os
+    from importlib.util import find_spec
 
+    from ..dataset import load_dataset
+
+    if find_spec("torch") is not None:     # (without torch, its import below names the extra to install)
+        load_dataset(args.data)            # a wrong --data fails before torch loads (seconds)
     import torch
 
     from ..errors import EdgeRepError
@@ -47,8 +58,6 @@ def run(args) -> int:
 
     if args.method not in METHODS:
         raise EdgeRepError(f"--method {args.method}: use one of {', '.join(METHODS)}")
-    if not 0 <= args.eta <= 100:
-        raise EdgeRepError(f"--eta {args.eta}: a missing rate in percent, 0..100")
     if args.threads:
         torch.set_num_threads(args.threads)
     resolve_device(args.device)   # a bad --device fails before any work

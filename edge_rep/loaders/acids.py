@@ -1,5 +1,6 @@
 """ACIDS MATLAB files: ``SRC/Acoustics/<run>.mat`` and ``SRC/Seismic/<run>.mat`` with the variable
-``Output_data`` (samples, or samples x channels). Both are sampled at 1025.6 Hz nominal, which ACIDS's
+``Output_data`` (samples, or samples x channels), saved as MATLAB v7 or older (SciPy reads them) or v7.3
+(HDF5: needs h5py, the ``matlab`` extra). Both are sampled at 1025.6 Hz nominal, which ACIDS's
 own code (and the ``acids`` profile) treats as 1024 Hz. One recording per run present in either folder.
 """
 
@@ -19,19 +20,55 @@ FOLDERS = {"Acoustics": "acoustic", "Seismic": "seismic"}
 VARIABLE = "Output_data"
 
 
+# MATLAB v7.3 files are HDF5 files behind a 512-byte MAT header (the HDF5 "user block")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+MAT73_INSTALL = ("install the matlab extra (pip install 'edge-rep[matlab]', which adds h5py), or re-save it in "
+                 "MATLAB as v7: save(file, 'Output_data', '-v7')")
+
+
+def is_mat73(path: Path) -> bool:
+    """A MATLAB v7.3 (HDF5) .mat file."""
+    with open(path, "rb") as f:
+        return f.read(512)[:10] == b"MATLAB 7.3" or f.read(8) == HDF5_MAGIC
+
+
+def _read_mat73(path: Path) -> np.ndarray:
+    """``Output_data`` of a v7.3 file, in MATLAB's own shape. HDF5 stores MATLAB's column-major arrays with
+    their dimensions reversed, so a MATLAB samples x channels matrix reads as channels x samples: transpose."""
+    try:
+        import h5py
+    except ImportError:
+        raise EdgeRepError(f"{path}: a MATLAB v7.3 (HDF5) file, which needs h5py; {MAT73_INSTALL}") from None
+    try:
+        with h5py.File(path, "r") as f:
+            if VARIABLE not in f:
+                raise EdgeRepError(f"{path}: has no variable '{VARIABLE}'; is this an ACIDS file?")
+            ds = f[VARIABLE]
+            if not isinstance(ds, h5py.Dataset) or ds.attrs.get("MATLAB_empty", 0):   # a struct, or []
+                raise EdgeRepError(f"{path}: '{VARIABLE}' is empty or not a numeric array; is this an ACIDS file?")
+            return np.asarray(ds[()]).T
+    except (OSError, ValueError, KeyError) as e:     # h5py reports a damaged file as OSError
+        raise EdgeRepError(f"{path}: truncated or corrupt MATLAB v7.3 file ({type(e).__name__}: {e}); "
+                           f"re-copy it") from None
+
+
 def read_mat(path: Path) -> np.ndarray:
-    """``Output_data`` of one .mat file as (channels, samples) float32."""
+    """``Output_data`` of one .mat file (v4 to v7 through SciPy, v7.3 through h5py) as (channels, samples)
+    float32."""
     from scipy.io import loadmat
 
     try:
-        m = loadmat(path, variable_names=[VARIABLE])
+        if is_mat73(path):
+            x = _read_mat73(path)
+        else:
+            m = loadmat(path, variable_names=[VARIABLE])
+            if VARIABLE not in m:
+                raise EdgeRepError(f"{path}: has no variable '{VARIABLE}'; is this an ACIDS file?")
+            x = np.asarray(m[VARIABLE])
     except FileNotFoundError:
         raise EdgeRepError(f"{path}: file not found; check the path") from None
     except (ValueError, TypeError, OSError, EOFError, NotImplementedError) as e:
         raise EdgeRepError(f"{path}: truncated or corrupt .mat file ({type(e).__name__}: {e}); re-copy it") from None
-    if VARIABLE not in m:
-        raise EdgeRepError(f"{path}: has no variable '{VARIABLE}'; is this an ACIDS file?")
-    x = np.asarray(m[VARIABLE])
     if not np.issubdtype(x.dtype, np.number) or x.size == 0 or x.ndim > 2:
         raise EdgeRepError(f"{path}: '{VARIABLE}' must be a numeric vector or samples x channels matrix, "
                            f"got {x.dtype} {x.shape}")

@@ -1,6 +1,7 @@
 """miniSEED (and anything else ObsPy reads) via ObsPy, the optional ``seismic`` extra.
 
-One recording per file. Traces of one channel are merged; gaps stay gaps (NaN). Where a file holds
+One recording per file. Traces of one channel are merged (as float64, whatever each record's encoding);
+gaps stay gaps (NaN). Where a file holds
 several channels, the vertical one (code ending in Z) is taken unless ``channel`` names another.
 """
 
@@ -47,6 +48,8 @@ def read_trace(path: Path, channel: str | None = None) -> tuple[np.ndarray, floa
     rates = {tr.stats.sampling_rate for tr in st}
     if len(rates) > 1:
         raise EdgeRepError(f"{path}: channel {channel} changes sampling rate ({sorted(rates)}); split the file")
+    for tr in st:       # a channel may switch encodings between records (STEIM2 ints, then FLOAT32):
+        tr.data = tr.data.astype(np.float64)    # ObsPy merges only traces of one dtype
     st.merge(method=1, fill_value=None)     # gaps become masked samples
     tr = st[0]
     data = np.ma.filled(np.ma.masked_array(tr.data).astype(np.float64), np.nan)
