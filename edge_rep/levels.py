@@ -63,3 +63,64 @@ def accepted_band(record: dict, margin_db: float = MARGIN_DB) -> tuple[float, fl
     if not lows or not highs:
         return None
     return min(lows) - margin_db, max(highs) + margin_db
+
+
+EPISODE_WINDOWS = 3     # an episode starts after this many consecutive windows out of range, ends after as many in
+
+
+class LevelMonitor:
+    """Marks windows whose level lies outside the band a model's training data covered, and turns runs of
+    them into episodes: one notice when ``EPISODE_WINDOWS`` consecutive windows of a modality are out of
+    range, one when as many are back in. Decided per window on the window's samples, so live and log
+    playback agree. Modalities without a recorded range (older models) are never flagged.
+
+        mon = LevelMonitor(meta.extra.get("level_range", {}))
+        flags, notices = mon.update({"acoustic": x_a, "seismic": x_s}, {"acoustic": True, "seismic": True})
+        # flags: {"seismic": "high"}; notices: [{"event": "level_out_of_range", "modality": ..., ...}]
+    """
+
+    def __init__(self, level_range: dict, margin_db: float = MARGIN_DB, episode: int = EPISODE_WINDOWS):
+        self.bands = {m: b for m, rec in (level_range or {}).items() if (b := accepted_band(rec, margin_db))}
+        self.units = {m: (level_range[m] or {}).get("unit", "") for m in self.bands}
+        self.episode = int(episode)
+        self._run = {m: 0 for m in self.bands}          # consecutive windows on the other side of the state
+        self._out = {m: False for m in self.bands}      # in an episode
+
+    def update(self, windows: dict[str, np.ndarray], present: dict[str, bool]) -> tuple[dict[str, str], list[dict]]:
+        """One window: {modality: (C, S) samples in physical units}, {modality: present} -> (flags of this
+        window, episode notices: dicts with event, modality, level_db, band_db, relative_db, message)."""
+        flags, notices = {}, []
+        for m, (lo, hi) in self.bands.items():
+            if not present.get(m) or m not in windows:
+                continue                                  # a dropped channel has no level to judge
+            lev = float(window_level_db(np.asarray(windows[m])[None])[0])
+            if not np.isfinite(lev):
+                continue
+            side = "low" if lev < lo else "high" if lev > hi else ""
+            if side:
+                flags[m] = side
+            if bool(side) != self._out[m]:
+                self._run[m] += 1
+                if self._run[m] >= self.episode:
+                    self._out[m], self._run[m] = bool(side), 0
+                    notices.append(self._notice(m, lev, side))
+            else:
+                self._run[m] = 0
+        return flags, notices
+
+    def _notice(self, m: str, lev: float, side: str) -> dict:
+        lo, hi = self.bands[m]
+        rel = lev - hi if side == "high" else lev - lo if side == "low" else 0.0
+        unit = self.units[m] or "unit"
+        if side:
+            cause = ("a wrong scale in the board's HELLO (or a sensitivity left at 1: counts taken for " + unit + ")"
+                     if side == "high" else "a wrong scale or sensitivity, a dead or disconnected sensor, or a "
+                     "very quiet site")
+            msg = (f"{m} level {lev:.1f} dB re 1 {unit} is {abs(rel):.0f} dB {'above' if side == 'high' else 'below'} "
+                   f"what the model was trained on ({lo:.0f}..{hi:.0f} dB); likely {cause}")
+        else:
+            msg = (f"{m} level {lev:.1f} dB re 1 {unit} is back within the model's training range "
+                   f"({lo:.0f}..{hi:.0f} dB)")
+        return {"event": "level_out_of_range" if side else "level_in_range", "modality": m,
+                "level_db": round(lev, 1), "band_db": [round(lo, 1), round(hi, 1)], "relative_db": round(rel, 1),
+                "message": msg}
