@@ -22,13 +22,16 @@ from .outpaths import refuse_foreign, staged_file
 def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16: bool = False,
                  onnx_only: bool = False, workspace_mb: int = 1024, max_batch: int = 8,
                  tolerance: float | None = None, timing_cache: str | os.PathLike | None = None,
-                 force: bool = False, say: Callable[[str], None] = print) -> list[Path]:
+                 force: bool = False, require_engine: bool = False,
+                 say: Callable[[str], None] = print) -> list[Path]:
     """Export ``checkpoint`` (.safetensors, or an exported .onnx with its sidecar: engine only) into the
     folder ``out`` as ``<name>.onnx`` + ``<name>.json`` and, unless ``onnx_only``, ``<name>.engine``.
     ``tolerance``: largest probability difference allowed (default 1e-4 ONNX vs PyTorch; 1e-3 FP32 and
-    2e-2 FP16 TensorRT vs ONNX Runtime). Progress and parity tables go to ``say``. Returns the files
-    written. EdgeRepError (exit 2) for bad arguments, a bad checkpoint, a destination that is not an
-    export folder, or a missing TensorRT (after the verified ONNX is written)."""
+    2e-2 FP16 TensorRT vs ONNX Runtime). ``require_engine``: a missing TensorRT is an error before anything
+    is written (the Jetson installer: no engine, no install). Progress and parity tables go to ``say``.
+    Returns the files written. EdgeRepError (exit 2) for bad arguments, a bad checkpoint, a destination
+    that is not an export folder, or a missing TensorRT (after the verified ONNX is written, or at once
+    with ``require_engine``)."""
     ckpt, out = Path(checkpoint), Path(out)
     if workspace_mb <= 0:
         raise EdgeRepError(f"--workspace {workspace_mb}: must be a positive number of MiB, e.g. 1024")
@@ -39,6 +42,14 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
     if ckpt.suffix not in (".safetensors", ".onnx"):
         raise EdgeRepError(f"--checkpoint {ckpt}: expected a .safetensors checkpoint or an exported .onnx file")
     input_file(ckpt, "file", option="--checkpoint")      # a FIFO or a device is refused unread
+    if require_engine and onnx_only:
+        raise EdgeRepError("--require-engine and --onnx-only contradict each other; pass one of them")
+    if require_engine:
+        from .backends import available
+        if not available("tensorrt"):
+            from .backends.tensorrt import JETPACK_HINT
+            raise EdgeRepError(f"--require-engine: TensorRT is not installed here, so no engine can be built; "
+                               f"{JETPACK_HINT}")
     onnx_path = out / (ckpt.stem + ".onnx")
     engine_path = onnx_path.with_suffix(".engine")
     check_destination(ckpt, out, onnx_path, force)

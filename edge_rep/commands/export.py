@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     add_force(p, "export of the same model name (its .onnx, .json and .engine)")
     p.add_argument("--fp16", action="store_true", help="build an FP16 engine when the GPU has fast FP16")
     p.add_argument("--onnx-only", action="store_true", help="stop after the verified ONNX file (no TensorRT)")
+    p.add_argument("--require-engine", action="store_true",
+                   help="fail (exit 2) before writing anything when TensorRT is missing here (the Jetson installer)")
     p.add_argument("--workspace", type=number(int, ge=16, le=1 << 20), default=1024, metavar="MB",
                    help="TensorRT builder workspace limit in MiB (default 1024)")
     p.add_argument("--batch", type=number(int, ge=1, le=4096), default=8, metavar="N",
@@ -32,5 +34,6 @@ def run(args) -> int:
     from ..export import export_model
 
     export_model(args.checkpoint, args.out, fp16=args.fp16, onnx_only=args.onnx_only, workspace_mb=args.workspace,
-                 max_batch=args.batch, tolerance=args.tolerance, timing_cache=args.timing_cache, force=args.force)
+                 max_batch=args.batch, tolerance=args.tolerance, timing_cache=args.timing_cache, force=args.force,
+                 require_engine=args.require_engine)
     return 0
