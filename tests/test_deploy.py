@@ -443,6 +443,7 @@ def test_jetpack7_gets_cuda13_python(root, model):
     (["--dry-run", "--root", "{root}", "--model", "/nonexistent/m.onnx"], "model file not found"),
     (["--dry-run", "--root", "{root}", "--model", "{model_json}"], "not an .onnx file"),
     (["--dry-run", "--root", "{root}", "--model", "{model}", "--workspace", "lots"], "--workspace 'lots'"),
+    (["--dry-run", "--root", "{root}", "--model", "{model}", "--workspace", "8"], "from 16 to 1048576"),
     (["--dry-run", "--root", "{root}", "--model", "{model}", "--wheel", "/nonexistent/e.whl"], "wheel not found"),
 ])
 def test_bad_arguments_exit_2_with_one_line(root, model, args, message):

@@ -26,7 +26,7 @@ options:
   --model FILE.onnx   ONNX model to deploy (its .json sidecar beside it); default: the bundled one
   --wheel FILE.whl    install edge-rep from this wheel instead of this source tree
   --fp32              build the TensorRT engine in FP32 (default: FP16 where the GPU supports it)
-  --workspace MB      TensorRT builder workspace limit (default 1024)
+  --workspace MB      TensorRT builder workspace limit, 16 to 1048576 (default 1024)
   --no-engine         skip the engine build (the daemon then runs the model on ONNX Runtime)
   --uninstall         stop and remove the service, unit, udev rule, venv and build cache; keep the
                       config, the model, results and sensor logs
@@ -105,7 +105,8 @@ elif [ "$DRY" -eq 1 ]; then
 elif [ "$(id -u)" -ne 0 ]; then
   die "must run as root (it installs a system service); rerun with sudo"
 fi
-[[ "$WORKSPACE" =~ ^[1-9][0-9]*$ ]] || die "--workspace '$WORKSPACE' is not a positive number of MB; e.g. --workspace 1024"
+[[ "$WORKSPACE" =~ ^[1-9][0-9]{1,6}$ && "$WORKSPACE" -ge 16 && "$WORKSPACE" -le 1048576 ]] ||
+  die "--workspace '$WORKSPACE' is not a number of MB from 16 to 1048576 (what export accepts); e.g. --workspace 1024"
 [ -z "$WHEEL" ] || [ -f "$WHEEL" ] || die "$WHEEL: wheel not found; build one with 'pip wheel --no-deps .' or leave out --wheel"
 [ "$UDEV" -eq 1 ] || [ -z "$SERIAL" ] || die "--serial and --no-udev contradict each other; pass one of them"
 [[ -z "$SERIAL" || "$SERIAL" =~ ^[A-Za-z0-9._-]+$ ]] ||
