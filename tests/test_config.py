@@ -86,7 +86,7 @@ def test_shipped_config_parses_and_equals_the_defaults_but_for_deployment_paths(
     defaults = flat(load_config(None).to_dict())
     differ = {k for k in defaults if shipped[k] != defaults[k]}
     assert differ == DEPLOYMENT_KEYS
-    assert shipped["model.path"].startswith("/var/lib/edge-rep/")       # the unit's StateDirectory
+    assert shipped["model.path"].startswith("/opt/edge-rep/model/")     # root's, read-only for the service
     assert shipped["output.jsonl"].startswith("/var/log/edge-rep/")     # the unit's LogsDirectory
     assert shipped["serial.open_timeout_s"] == 0.0                      # the service waits for the board
 
