@@ -5,10 +5,17 @@ and level measures. numpy/scipy only; every function is deterministic given its 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import signal
 
 P_REF = 2e-5            # Pa, reference of sound pressure level (dB SPL)
+
+
+@lru_cache(maxsize=512)
+def _bandpass(lo: float, hi: float, fs: float) -> np.ndarray:
+    return signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
 
 
 def band_noise(rng: np.random.Generator, n: int, fs: float, lo: float, hi: float) -> np.ndarray:
@@ -16,8 +23,7 @@ def band_noise(rng: np.random.Generator, n: int, fs: float, lo: float, hi: float
     hi = min(hi, 0.45 * fs)
     if n == 0 or hi <= lo:
         return np.zeros(n)
-    sos = signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal(n + 256))[256:]
+    x = signal.sosfilt(_bandpass(float(lo), float(hi), float(fs)), rng.standard_normal(n + 256))[256:]
     return x / (np.std(x) + 1e-12)
 
 

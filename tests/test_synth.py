@@ -199,7 +199,7 @@ def test_site_draws_stay_in_their_catalogue_ranges():
             assert mic.clip_pa[0] <= s.mic_clip <= mic.clip_pa[1]
             assert clim.temperature_c[0] <= s.temperature_c <= clim.temperature_c[1]
             assert clim.cultural[0] <= s.cultural <= clim.cultural[1]
-            assert 1e-7 < s.air_to_ground < 1e-4       # ~1e-6..1e-5 (m/s)/Pa measured (Sabatier et al. 1986)
+            assert 1e-7 < s.air_to_ground < 1.5e-4     # 1e-6..4e-5 on soils (Sabatier et al. 1986), peat up to 1.4e-4
     with pytest.raises(EdgeRepError, match="unknown synthetic family 'moon'"):
         Site.random(np.random.default_rng(0), family="moon")
 
