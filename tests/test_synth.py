@@ -260,7 +260,7 @@ def test_helicopter_blade_passage_shows_on_the_geophone():
 
 
 # Documented absolute levels (docs/synthetic.md "Absolute levels"); the references are Peterson's (1993)
-# NLNM/NHNM over 1-45 Hz (6.6e-10 and 1.6e-6 m/s rms, benchmarks/bench_levels.py) and the RS4D record's
+# NLNM/NHNM over 1-45 Hz (6.6e-10 and 1.6e-6 m/s rms, benchmarks/bench_synth_levels.py) and the RS4D record's
 # quiet 1.3e-7 m/s rms.
 NLNM_RMS, NHNM_RMS = 6.6e-10, 1.6e-6
 
