@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge_rep import synth  # noqa: E402
-from edge_rep.profiles import MOD  # noqa: E402
-from edge_rep.synth_dsp import band_rms, spl_db  # noqa: E402
-from edge_rep.synth_families import FOREIGN_FAMILIES, IN_FAMILIES  # noqa: E402
-from edge_rep.synth_nontarget import NONTARGET_KINDS, random_nontarget  # noqa: E402
+from edge_rep import synth
+from edge_rep.profiles import MOD
+from edge_rep.synth_dsp import band_rms, spl_db
+from edge_rep.synth_families import FOREIGN_FAMILIES, IN_FAMILIES
+from edge_rep.synth_nontarget import NONTARGET_KINDS, random_nontarget
 
 TITLE = "Absolute levels: synthetic generator vs references (percentiles 5/50/95 over sites)"
 RS4D_SENSITIVITY = 3.99e8     # counts per m/s, Raspberry Shake RS4D EHZ (nominal)

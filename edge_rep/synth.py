@@ -93,7 +93,8 @@ def _default_mix() -> dict[str, float]:
 @dataclass
 class Site:
     """Where the node stands: ground, sensors, weather, noise and the non-target events it lives with.
-    The defaults are a mid-range site of family "loam-farm"; ``Site.random`` draws one from a family."""
+    The defaults are a mid-range site (like family "loam-farm", but of no family); ``Site.random`` draws
+    one from a family."""
 
     acoustic_gain: float = 1.0      # microphone sensitivity error (x)
     seismic_gain: float = 1.0       # geophone sensitivity error (x)
