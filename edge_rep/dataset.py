@@ -29,8 +29,10 @@ from .profiles import Profile
 from .recording import Channels, LabelInterval, Recording, fields_equal
 
 FORMAT = "edge-rep-dataset"
-FORMAT_VERSION = 1
-SPLITS = ("train", "val", "test")
+# Version 2 added the "foreign" split (recordings from families never used for train/val/test); version-1
+# datasets read unchanged. A version-1 reader refuses a version-2 dataset rather than mislabel its splits.
+FORMAT_VERSION = 2
+SPLITS = ("train", "val", "test", "foreign")
 # Modalities of one recording may end at slightly different times (separate clocks); more than this is a mistake.
 MAX_SPAN_MISMATCH_S = 1.0
 

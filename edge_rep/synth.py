@@ -6,65 +6,60 @@ What the microphone hears and the geophone feels is rendered from the source's p
   engines     firing fundamental = RPM/60 x cylinders/2 (four-stroke) with harmonics, Doppler-shifted
   tyres       broadband road noise rising with speed (acoustic), suspension band + wheel impacts (seismic)
   tracks      block impacts at speed / track pitch: a clank (acoustic) and a strong line spectrum (seismic)
-  footsteps   impacts at 1.45-2 Hz cadence, 0.12-0.17 s each, ground response 10-90 Hz; faint in the air
-  propagation acoustic 1/r + air absorption rising with frequency; seismic (Rayleigh) 1/sqrt(r) with
-              ground damping exp(-pi f r / (Q c_R)); air-to-ground coupling ~1e-5 (m/s)/Pa
-  noise       gusty wind on the microphone (which saturates: clipping), microseismic and cultural
-              ground noise, mains hum, distant interferers (aircraft, far road traffic, generators,
-              birds), per-site sensor gain and ground coupling
+  footsteps   impacts at the cadence, 0.08-0.17 s each, ground response 10-90 Hz; faint in the air
+  propagation acoustic 1/r + ISO 9613-1 air absorption; seismic (Rayleigh) 1/sqrt(r) with ground damping
+              exp(-pi f r / (Q c_R)) and a soil response ~ c_R^-2; air-to-ground coupling ~1/(rho c_R)
+  sensors     geophone (natural frequency, damping, self-noise), microphone (low-frequency roll-off,
+              self-noise, clipping, windscreen), sensitivity and coupling spread
+  noise       gusty wind on the microphone, ambient sound, microseismic and cultural ground noise, mains hum
+  non-target  earthquakes, thunder, aircraft, helicopters, machinery, rain, birds, far vehicles
+              (edge_rep.synth_nontarget): labelled background, listed in metadata["nontarget"]
 
-A label covers the time a source is within its class's detection range (``DETECTION_RANGE_M``);
-everything else is "background". Same seed -> identical arrays.
+Sites are drawn from families (edge_rep.synth_families): ground, sensors, fleet and climate. A label
+covers the time a source is within its class's detection range (``DETECTION_RANGE_M``); everything else
+is "background". Same seed -> identical arrays.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from scipy import signal
 
+from . import synth_dsp as dsp
 from .errors import EdgeRepError
 from .outpaths import claim
 from .profiles import CLASSES, MOD, Profile
 from .recording import Channels, LabelInterval, Recording
+from .synth_families import (C_REF, CLIMATES, FAMILIES, FOREIGN_FAMILIES, GEOPHONES, GROUNDS, IN_FAMILIES,
+                             MICROPHONES, RAYLEIGH_OVER_VS, Family, fleet_physics)
+from .synth_nontarget import NONTARGET_KINDS, TRAIN_KINDS, NonTarget, random_nontarget, render
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 C_AIR = 343.0          # m/s, speed of sound
 REACH_FACTOR = 3.0     # sources farther than this x their detection range are not rendered (under the noise)
 SCREEN_START, SCREEN_SCALE = 0.8, 0.25   # terrain screening: exp(-(r - 0.8 R) / (0.25 R)) beyond 0.8 R
+# Ground velocity at 1 m on the reference soil per unit of a class's "seis" weight (m/s); checked against
+# FTA and Tholen figures in docs/synthetic.md ("Absolute levels").
+SEIS_ENGINE = 6e-6       # (m/s) per Pa of engine level
+SEIS_SUSPENSION = 1e-5   # m/s, suspension band of a "seis" = 1 vehicle at 10 m/s
+SEIS_TRACK = 1.2e-4      # m/s per unit of "track_seis"
 
 # A label is given while the source is within this range (m) of the node.
 DETECTION_RANGE_M: dict[str, float] = {"pedestrian": 12.0, "motorcycle": 45.0, "car": 35.0,
                                        "truck": 50.0, "tracked": 60.0}
-
-# Per-class source physics. Ranges are (low, high) drawn uniformly per event; levels are at 1 m.
-CLASS_PHYSICS: dict[str, dict] = {
-    "pedestrian": dict(speed=(1.0, 1.8), cpa=(1.5, 9.0), cadence=(1.45, 2.0), step_s=(0.12, 0.17),
-                       step_seis=(1.5e-5, 4e-5), step_air=(0.004, 0.012)),
-    "motorcycle": dict(speed=(5.0, 14.0), cpa=(3.0, 30.0), rpm=(3500.0, 7500.0), cylinders=(1, 2, 4),
-                       engine=(0.8, 2.5), harmonics=16, decay_db=(1.0, 2.5), half_orders=0.5,
-                       tyre=0.15, seis=0.25),
-    "car": dict(speed=(4.0, 12.0), cpa=(3.0, 25.0), rpm=(1600.0, 3500.0), cylinders=(4,),
-                engine=(0.6, 1.4), harmonics=8, decay_db=(3.0, 6.0), half_orders=0.05,
-                tyre=0.45, seis=1.0),
-    "truck": dict(speed=(3.0, 10.0), cpa=(4.0, 35.0), rpm=(800.0, 1500.0), cylinders=(6,),
-                  engine=(1.5, 4.0), harmonics=14, decay_db=(1.5, 3.0), half_orders=0.6,
-                  tyre=0.9, seis=5.0),
-    "tracked": dict(speed=(2.0, 7.0), cpa=(5.0, 40.0), rpm=(1400.0, 2400.0), cylinders=(6, 8),
-                    engine=(0.8, 2.5), harmonics=10, decay_db=(2.0, 4.0), half_orders=0.3,
-                    tyre=0.3, seis=8.0, pitch=(0.15, 0.2), clank=(0.8, 2.0), track_seis=(5.0, 10.0)),
-}
-
+SOURCE_CLASSES: tuple[str, ...] = tuple(DETECTION_RANGE_M)
 VEHICLES = ("motorcycle", "car", "truck", "tracked")
+DEFAULT_FLEET = "mixed"
 
 
 @dataclass
 class Event:
-    """One pass-by. Unset (None) physics fields are drawn from ``CLASS_PHYSICS`` by ``random_event``."""
+    """One pass-by. Unset (None) physics fields are drawn from the fleet's ranges by ``random_event``."""
 
     label: str                   # a class name other than "background"
     t_cpa: float                 # s from the recording start: time of closest approach
@@ -76,6 +71,7 @@ class Event:
     cadence: float | None = None        # Hz (pedestrian)
     track_pitch: float | None = None    # m (tracked)
     rpm_wander: float = 0.04            # relative rms drift of the RPM (throttle, gears)
+    fleet: str = DEFAULT_FLEET          # edge_rep.synth_families.FLEETS: the rest of the source's physics
     seed: int = 0                       # drives this source's own noise
 
     def position(self, t: np.ndarray) -> np.ndarray:
@@ -90,52 +86,96 @@ class Event:
         return self.t_cpa - h, self.t_cpa + h
 
 
+def _default_mix() -> dict[str, float]:
+    return dict(CLIMATES["temperate"].nontarget_mix)
+
+
 @dataclass
 class Site:
-    """Where the node stands: sensor gains, ground coupling and the noise it lives with."""
+    """Where the node stands: ground, sensors, weather, noise and the non-target events it lives with.
+    The defaults are a mid-range site (like family "loam-farm", but of no family); ``Site.random`` draws
+    one from a family."""
 
     acoustic_gain: float = 1.0      # microphone sensitivity error (x)
     seismic_gain: float = 1.0       # geophone sensitivity error (x)
-    coupling: float = 1.0           # how well the ground carries vibration to this geophone (x)
+    coupling: float = 1.0           # how well this geophone is coupled to the ground (x)
     ground_q: float = 20.0          # ground quality factor (damping of surface waves)
     rayleigh_speed: float = 250.0   # m/s
     air_to_ground: float = 1e-5     # (m/s)/Pa acoustic-to-seismic coupling
     wind_speed: float = 3.0         # m/s mean at the microphone
     gustiness: float = 0.4          # relative spread of gusts
-    mic_clip: float = 2.0           # Pa at which the microphone saturates
-    ambient_pa: float = 0.003       # rms of diffuse ambient sound
-    microseismic: float = 3e-7      # m/s rms of ocean/cultural ground noise
+    temperature_c: float = 15.0     # air, for ISO 9613-1 absorption
+    humidity_pct: float = 70.0
+    ambient_pa: float = 0.002       # rms of diffuse ambient sound (100-3000 Hz)
+    microseismic: float = 3e-7      # m/s rms 0.1-0.5 Hz (ocean microseism)
+    cultural: float = 1e-7          # m/s rms 1-40 Hz on the reference soil (distant traffic, industry)
     mains_hz: float = 50.0
     mains_pa: float = 0.0005        # rms of electrical hum picked up by the microphone chain
-    interferers_per_min: float = 1.0
+    geophone_hz: float = 10.0       # natural frequency
+    geophone_damping: float = 0.686
+    geophone_noise: float = 5e-9    # m/s rms self-noise
+    mic_lowcut_hz: float = 20.0     # first-order high-pass of the microphone chain
+    mic_noise_dba: float = 34.0     # equivalent input noise, dB(A) SPL
+    mic_clip: float = 2.0           # Pa at which the microphone saturates
+    wind_factor: float = 1.0        # wind noise relative to a foam-windscreened microphone
+    nontarget_per_min: float = 1.5  # mean rate of non-target events, all kinds
+    nontarget_mix: dict = field(default_factory=_default_mix)   # kind -> relative weight
+    fleet: str = DEFAULT_FLEET
+    family: str = ""
     name: str = "site"
 
+    @property
+    def ground_gain(self) -> float:
+        """Ground velocity a force source produces here relative to the reference soil: ~ c_R^-2 (a point
+        force on a half-space gives v ~ F / (rho c^2); Tholen 1974 measured 10x between clay and till)."""
+        return (C_REF / self.rayleigh_speed) ** 2
+
     @classmethod
-    def random(cls, rng: np.random.Generator, name: str = "site") -> Site:
-        return cls(acoustic_gain=float(10 ** (rng.uniform(-3, 3) / 20)),
-                   seismic_gain=float(10 ** (rng.uniform(-4, 4) / 20)),
-                   coupling=float(10 ** (rng.uniform(-6, 6) / 20)),
-                   ground_q=float(rng.uniform(10, 40)),
-                   rayleigh_speed=float(rng.uniform(150, 400)),
-                   air_to_ground=float(10 ** rng.uniform(-5.5, -4.5)),
-                   wind_speed=float(rng.gamma(2.0, 1.5)),
-                   gustiness=float(rng.uniform(0.2, 0.8)),
-                   mic_clip=float(rng.uniform(1.0, 3.0)),
-                   ambient_pa=float(10 ** rng.uniform(-2.8, -2.0)),
-                   microseismic=float(10 ** rng.uniform(-7.0, -6.0)),
-                   mains_hz=float(rng.choice([50.0, 60.0])),
-                   mains_pa=float(10 ** rng.uniform(-4, -3)),
-                   interferers_per_min=float(rng.uniform(0.2, 1.5)),
-                   name=name)
+    def random(cls, rng: np.random.Generator, name: str = "site", family: Family | str | None = None) -> Site:
+        """A site of ``family`` (an in-family one drawn at random if None) with every parameter drawn."""
+        if family is None:
+            family = IN_FAMILIES[int(rng.integers(len(IN_FAMILIES)))]
+        elif isinstance(family, str):
+            if family not in FAMILIES:
+                raise EdgeRepError(f"unknown synthetic family '{family}'; choose one of {', '.join(FAMILIES)}")
+            family = FAMILIES[family]
+        g, geo = GROUNDS[family.ground], GEOPHONES[family.geophone]
+        mic, clim = MICROPHONES[family.microphone], CLIMATES[family.climate]
+
+        def u(r: tuple[float, float]) -> float:
+            return float(rng.uniform(*r))
+
+        def logu(r: tuple[float, float]) -> float:
+            return float(np.exp(rng.uniform(np.log(r[0]), np.log(r[1]))))
+
+        def db(r: tuple[float, float]) -> float:
+            return float(10 ** (rng.uniform(*r) / 20))
+
+        vs = u(g.vs)
+        c_r = vs * u(RAYLEIGH_OVER_VS)
+        density = u(g.density)
+        return cls(acoustic_gain=db(mic.gain_db), seismic_gain=db(geo.gain_db), coupling=db(geo.coupling_db),
+                   ground_q=0.05 * vs * u(g.q_factor), rayleigh_speed=c_r,
+                   # a pressure p on the surface moves it at ~ p / (rho c): 1-5x that for grazing sound
+                   air_to_ground=u((1.0, 5.0)) / (density * c_r),
+                   wind_speed=float(rng.gamma(*clim.wind_gamma)), gustiness=u(clim.gustiness),
+                   temperature_c=u(clim.temperature_c), humidity_pct=u(clim.humidity_pct),
+                   ambient_pa=float(dsp.P_REF * 10 ** (u(clim.ambient_dba) / 20)),
+                   microseismic=logu(clim.microseism), cultural=logu(clim.cultural),
+                   mains_hz=float(rng.choice([50.0, 60.0])), mains_pa=logu((1e-4, 1e-3)),
+                   geophone_hz=u(geo.natural_hz), geophone_damping=u(geo.damping), geophone_noise=logu(geo.noise),
+                   mic_lowcut_hz=u(mic.lowcut_hz), mic_noise_dba=mic.noise_dba, mic_clip=u(mic.clip_pa),
+                   wind_factor=u(mic.wind_factor), nontarget_per_min=u(clim.nontarget_per_min),
+                   nontarget_mix=dict(clim.nontarget_mix), fleet=family.fleet, family=family.name, name=name)
 
 
-def random_event(label: str, t_cpa: float, rng: np.random.Generator) -> Event:
-    """An event of class ``label`` passing at ``t_cpa`` with physics drawn from ``CLASS_PHYSICS``."""
-    if label not in CLASS_PHYSICS:
-        raise EdgeRepError(f"event label '{label}' has no physics; use one of {', '.join(CLASS_PHYSICS)}")
-    p = CLASS_PHYSICS[label]
+def random_event(label: str, t_cpa: float, rng: np.random.Generator, fleet: str = DEFAULT_FLEET) -> Event:
+    """An event of class ``label`` passing at ``t_cpa`` with physics drawn from ``fleet``'s ranges."""
+    if label not in DETECTION_RANGE_M:
+        raise EdgeRepError(f"event label '{label}' has no physics; use one of {', '.join(SOURCE_CLASSES)}")
+    p = fleet_physics(fleet, label)
     ev = Event(label=label, t_cpa=float(t_cpa), speed=float(rng.uniform(*p["speed"])),
-               cpa_distance=float(rng.uniform(*p["cpa"])), seed=int(rng.integers(2**31)))
+               cpa_distance=float(rng.uniform(*p["cpa"])), fleet=fleet, seed=int(rng.integers(2**31)))
     if label == "pedestrian":
         ev.cadence = float(rng.uniform(*p["cadence"]))
     else:
@@ -147,12 +187,12 @@ def random_event(label: str, t_cpa: float, rng: np.random.Generator) -> Event:
     return ev
 
 
-def random_events(duration_s: float, rng: np.random.Generator, labels: tuple[str, ...] = tuple(CLASS_PHYSICS),
-                  gap_s: tuple[float, float] = (3.0, 12.0)) -> list[Event]:
+def random_events(duration_s: float, rng: np.random.Generator, labels: tuple[str, ...] = SOURCE_CLASSES,
+                  gap_s: tuple[float, float] = (3.0, 12.0), fleet: str = DEFAULT_FLEET) -> list[Event]:
     """Pass-bys one after another (their detection spans never overlap), separated by background gaps."""
     events, t = [], float(rng.uniform(0.0, gap_s[1]))
     while True:
-        ev = random_event(str(rng.choice(labels)), 0.0, rng)
+        ev = random_event(str(rng.choice(labels)), 0.0, rng, fleet)
         t0, t1 = ev.in_range_span()
         half = max(t1 - ev.t_cpa, 1.0)
         ev.t_cpa = t + half
@@ -162,63 +202,16 @@ def random_events(duration_s: float, rng: np.random.Generator, labels: tuple[str
         t = ev.t_cpa + half + float(rng.uniform(*gap_s))
 
 
-# --- rendering helpers ---------------------------------------------------------------------------
-
-def _air_absorption(f: np.ndarray | float, r: np.ndarray) -> np.ndarray:
-    """Amplitude factor for air absorption: about 5 dB/km at 1 kHz, rising ~f^1.7."""
-    alpha = 6e-4 * (np.asarray(f) / 1000.0) ** 1.7     # Np/m
-    return np.exp(-alpha * r)
-
-
-def _ground_damping(f: np.ndarray | float, r: np.ndarray, site: Site) -> np.ndarray:
-    return np.exp(-np.pi * np.asarray(f) * r / (site.ground_q * site.rayleigh_speed))
-
-
-def _band_noise(rng: np.random.Generator, n: int, fs: float, lo: float, hi: float) -> np.ndarray:
-    """Unit-rms Gaussian noise in [lo, hi] Hz (clamped below Nyquist); zeros if the band is out of reach."""
-    hi = min(hi, 0.45 * fs)
-    if n == 0 or hi <= lo:
-        return np.zeros(n)
-    sos = signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    x = signal.sosfilt(sos, rng.standard_normal(n + 256))[256:]
-    return x / (np.std(x) + 1e-12)
-
-
-def _smooth_noise(rng: np.random.Generator, t: np.ndarray, corner_hz: float) -> np.ndarray:
-    """A slowly wandering unit-rms process sampled at times ``t`` (for RPM drift and gusts)."""
-    dt = 1.0 / (8 * corner_hz)
-    n = int(np.ceil((t[-1] - t[0]) / dt)) + 4 if len(t) else 4
-    x = signal.sosfiltfilt(signal.butter(2, corner_hz, fs=1 / dt, output="sos"), rng.standard_normal(n + 32))[16:-16]
-    x /= np.std(x) + 1e-12
-    return np.interp(t, t[0] + dt * np.arange(len(x)) if len(t) else [0.0], x)
-
-
-def _impulses(n: int, fs: float, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """A train of ``kernel``-shaped impacts at ``times`` (s, relative to sample 0) with ``amps``."""
-    spikes = np.zeros(n)
-    idx = np.round(times * fs).astype(int)
-    ok = (idx >= 0) & (idx < n)
-    np.add.at(spikes, idx[ok], amps[ok])
-    return signal.fftconvolve(spikes, kernel)[:n]
-
-
-def _ring(fs: float, freqs: list[float], decay_s: float, rng: np.random.Generator) -> np.ndarray:
-    """A peak-normalised damped ring: the response of a struck plate, track block or ground patch."""
-    t = np.arange(int(max(4 * decay_s * fs, 2))) / fs
-    k = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs if f < 0.45 * fs)
-    if np.isscalar(k):   # every mode above Nyquist: the sensor sees a one-sample jolt
-        k = np.zeros_like(t)
-        k[0] = 1.0
-    k = k * np.exp(-t / decay_s)
-    return k / (np.max(np.abs(k)) + 1e-12)
-
-
-def _burst(fs: float, lo: float, hi: float, dur_s: float, rng: np.random.Generator) -> np.ndarray:
-    """A peak-normalised band-limited noise burst with a Hann envelope (a footstep's ground response)."""
-    n = max(int(dur_s * fs), 3)
-    x = _band_noise(rng, n, fs, lo, hi) if min(hi, 0.45 * fs) > lo else rng.standard_normal(n)
-    x = x * np.hanning(n)
-    return x / (np.max(np.abs(x)) + 1e-12)
+def random_nontargets(site: Site, duration_s: float, rng: np.random.Generator,
+                      kinds: tuple[str, ...] = NONTARGET_KINDS) -> list[NonTarget]:
+    """Non-target events overlapping a recording: a Poisson number at the site's rate, kinds drawn from
+    the site's mix restricted to ``kinds``."""
+    weights = np.array([site.nontarget_mix.get(k, 0.0) for k in kinds], dtype=float)
+    if not kinds or weights.sum() <= 0 or site.nontarget_per_min <= 0:
+        return []
+    count = int(rng.poisson(site.nontarget_per_min * duration_s / 60.0))
+    picks = rng.choice(len(kinds), size=count, p=weights / weights.sum())
+    return [random_nontarget(kinds[int(i)], duration_s, rng) for i in picks]
 
 
 class _Scene:
@@ -227,6 +220,7 @@ class _Scene:
     def __init__(self, modality: str, fs: float, n: int, site: Site):
         self.modality, self.fs, self.n, self.site = modality, fs, n, site
         self.t = np.arange(n) / fs
+        self.ground = site.coupling * site.ground_gain      # ground-borne sources at this geophone
 
     @property
     def acoustic(self) -> bool:
@@ -245,7 +239,10 @@ class _Scene:
         return 1.0 / np.maximum(r, 1.0) if self.acoustic else 1.0 / np.sqrt(np.maximum(r, 1.0))
 
     def _atten(self, f, r: np.ndarray) -> np.ndarray:
-        return _air_absorption(f, r) if self.acoustic else _ground_damping(f, r, self.site)
+        s = self.site
+        if self.acoustic:
+            return dsp.air_absorption(f, r, s.temperature_c, s.humidity_pct)
+        return dsp.ground_damping(f, r, s.ground_q, s.rayleigh_speed)
 
     def event(self, ev: Event) -> np.ndarray:
         out = np.zeros(self.n)
@@ -258,10 +255,10 @@ class _Scene:
         r = np.sqrt(x * x + ev.cpa_distance ** 2)
         c = C_AIR if self.acoustic else self.site.rayleigh_speed
         doppler = c / (c + ev.speed * x / r)      # > 1 approaching, < 1 receding
-        p = CLASS_PHYSICS[ev.label]
+        p = fleet_physics(ev.fleet, ev.label)
         seg = np.zeros(len(t))
         if ev.label == "pedestrian":
-            seg += self._footsteps(ev, t, r, rng)
+            seg += self._footsteps(ev, p, t, r, rng)
         else:
             seg += self._engine(ev, p, t, r, doppler, rng)
             seg += self._tyres(ev, p, t, r, rng)
@@ -275,7 +272,7 @@ class _Scene:
 
     def _engine(self, ev, p, t, r, doppler, rng) -> np.ndarray:
         # Firing fundamental from RPM and cylinders; RPM wanders (throttle, gear) by a few percent.
-        rpm = ev.rpm * (1 + ev.rpm_wander * _smooth_noise(np.random.default_rng([ev.seed, 7]), t, 0.3))
+        rpm = ev.rpm * (1 + ev.rpm_wander * dsp.smooth_noise(np.random.default_rng([ev.seed, 7]), t, 0.3))
         f0 = rpm / 60.0 * ev.cylinders / 2.0
         erng = np.random.default_rng([ev.seed, 3])   # same harmonic recipe for both modalities
         decay = erng.uniform(*p["decay_db"])
@@ -283,7 +280,7 @@ class _Scene:
         orders += [k + 0.5 for k in range(0, p["harmonics"]) if erng.random() < p["half_orders"]]
         amps = {k: 10 ** (-(k - 1) * decay / 20) * 10 ** (erng.normal(0, 3) / 20) for k in orders}
         phases = {k: np.exp(1j * erng.uniform(0, 2 * np.pi)) for k in orders}
-        level = ev.engine_level if self.acoustic else ev.engine_level * 2e-6 * p["seis"] * self.site.coupling
+        level = ev.engine_level if self.acoustic else ev.engine_level * SEIS_ENGINE * p["seis"] * self.ground
         # exp(i * phase / 2) to successive powers gives every half order without a sin per harmonic;
         # distance terms vary slowly, so they are computed on a 10 ms grid and interpolated.
         half = np.exp(1j * np.pi * np.cumsum(f0 * doppler) / self.fs).astype(np.complex64)
@@ -306,21 +303,23 @@ class _Scene:
     def _tyres(self, ev, p, t, r, rng) -> np.ndarray:
         speed_gain = (ev.speed / 10.0) ** 2
         n = len(t)
+        step = max(1, int(self.fs / 100))
         if self.acoustic:
             # tyre/road noise: three bands, each absorbed by the air at its own rate
             out = np.zeros(n)
             for lo, hi, w in ((150, 600, 1.0), (600, 1500, 0.8), (1500, 3500, 0.4)):
-                out += w * _band_noise(rng, n, self.fs, lo, hi) * self._atten(np.sqrt(lo * hi), r)
+                att = np.interp(t, t[::step], self._atten(np.sqrt(lo * hi), r[::step]))
+                out += w * dsp.band_noise(rng, n, self.fs, lo, hi) * att
             return p["tyre"] * 0.4 * speed_gain * out * self._spread(r)
         # suspension band (heavier vehicles lower and stronger) plus random wheel impacts on road roughness
-        lo, hi = (2.0, 15.0) if p["seis"] >= 5 else (4.0, 30.0)
-        base = p["seis"] * 3e-6 * self.site.coupling * np.sqrt(ev.speed / 10.0)
-        out = base * _band_noise(rng, n, self.fs, lo, hi) * self._atten(np.sqrt(lo * hi), r)
+        lo, hi = (2.0, 15.0) if p["seis"] >= 3 else (4.0, 30.0)
+        base = p["seis"] * SEIS_SUSPENSION * self.ground * np.sqrt(ev.speed / 10.0)
+        out = base * dsp.band_noise(rng, n, self.fs, lo, hi) * self._atten(np.sqrt(lo * hi), r)
         rate = 0.6 * ev.speed
         times = np.cumsum(rng.exponential(1 / rate, int(rate * (t[-1] - t[0] + 1)) + 2))
-        kern = _ring(self.fs, [12.0, 23.0, 37.0], 0.05, rng)
+        kern = dsp.ring(self.fs, [12.0, 23.0, 37.0], 0.05, rng)
         amps = base * 1.5 * rng.uniform(0.3, 1.0, len(times))
-        out += _impulses(n, self.fs, times, amps, kern) * self._atten(20.0, r)
+        out += dsp.impulses(n, self.fs, times, amps, kern) * self._atten(20.0, r)
         return out * self._spread(r)
 
     def _tracks(self, ev, p, t, r, rng) -> np.ndarray:
@@ -331,89 +330,85 @@ class _Scene:
         times = np.arange(n_hits) / rate + trng.normal(0, 0.03 / rate, n_hits)
         a = trng.uniform(0.7, 1.0, n_hits)
         if self.acoustic:
-            kern = _ring(self.fs, list(trng.uniform(400, 2500, 3)), 0.015, rng)
+            kern = dsp.ring(self.fs, list(trng.uniform(400, 2500, 3)), 0.015, rng)
             lvl = trng.uniform(*p["clank"])
             att = self._atten(1000.0, r)
         else:
-            kern = _ring(self.fs, [rate, 2 * rate, 2.7 * rate], 0.03, rng)
-            lvl = trng.uniform(*p["track_seis"]) * 1e-5 * self.site.coupling
+            kern = dsp.ring(self.fs, [rate, 2 * rate, 2.7 * rate], 0.03, rng)
+            lvl = trng.uniform(*p["track_seis"]) * SEIS_TRACK * self.ground
             att = self._atten(rate, r)
-        return _impulses(len(t), self.fs, times, a * lvl, kern) * att * self._spread(r)
+        return dsp.impulses(len(t), self.fs, times, a * lvl, kern) * att * self._spread(r)
 
-    def _footsteps(self, ev, t, r, rng) -> np.ndarray:
-        p = CLASS_PHYSICS["pedestrian"]
+    def _footsteps(self, ev, p, t, r, rng) -> np.ndarray:
         frng = np.random.default_rng([ev.seed, 9])
         n_steps = int(ev.cadence * (t[-1] - t[0])) + 2
         times = (np.arange(n_steps) + frng.normal(0, 0.03, n_steps)) / ev.cadence
-        side = np.where(np.arange(n_steps) % 2 == 0, 1.0, frng.uniform(0.6, 1.0))   # a slight limp
+        side = np.where(np.arange(n_steps) % 2 == 0, 1.0, frng.uniform(*p["limp"]))   # left/right asymmetry
         a = side * frng.uniform(0.6, 1.0, n_steps)
         dur = frng.uniform(*p["step_s"])
         if self.acoustic:
-            kern = _burst(self.fs, 200.0, 3000.0, 0.03, rng)   # a scuff / heel click
+            kern = dsp.burst(self.fs, 200.0, 3000.0, 0.03, rng)   # a scuff / heel click
             lvl, att = frng.uniform(*p["step_air"]), self._atten(1000.0, r)
         else:
-            kern = _burst(self.fs, 10.0, 90.0, dur, rng)
-            lvl, att = frng.uniform(*p["step_seis"]) * self.site.coupling, self._atten(30.0, r)
+            kern = dsp.burst(self.fs, 10.0, 90.0, dur, rng)
+            lvl, att = frng.uniform(*p["step_seis"]) * self.ground, self._atten(30.0, r)
         # step times are relative to the span start; distance shapes each step through r(t)
-        return _impulses(len(t), self.fs, times, a * lvl, kern) * att * self._spread(r)
+        return dsp.impulses(len(t), self.fs, times, a * lvl, kern) * att * self._spread(r)
 
-    def noise(self, rng: np.random.Generator, duration_s: float) -> np.ndarray:
-        """Everything that is not a labelled source: wind, ambient, ground noise, hum, interferers."""
+    def nontarget(self, nt: NonTarget, duration_s: float) -> np.ndarray:
+        """A non-target event at this modality (a far vehicle is a pass-by beyond its detection range)."""
+        if nt.kind == "far_vehicle":
+            return self.event(far_vehicle(nt, self.site.fleet))
+        return render(nt, self.acoustic, self.t, self.fs, self.site.air_to_ground, self.site.ground_gain)
+
+    def noise(self, rng: np.random.Generator) -> np.ndarray:
+        """Diffuse noise: wind, ambient sound and mains hum (acoustic); microseism, cultural noise and
+        wind-rocked ground (seismic)."""
         s, n, t = self.site, self.n, self.t
         grng = np.random.default_rng(rng.integers(2**31))
         # Wind speed with gusts (log-normal around the mean), shared by both modalities via the seed.
-        gust = s.wind_speed * np.exp(s.gustiness * _smooth_noise(np.random.default_rng([int(s.wind_speed * 1e6), 1]),
-                                                                  t, 0.15) - 0.5 * s.gustiness ** 2)
+        gust = s.wind_speed * np.exp(s.gustiness * dsp.smooth_noise(np.random.default_rng([int(s.wind_speed * 1e6), 1]),
+                                                                     t, 0.15) - 0.5 * s.gustiness ** 2)
         if self.acoustic:
-            wind = signal.sosfilt(signal.butter(1, 25.0, fs=self.fs, output="sos"), grng.standard_normal(n))
-            wind *= 0.004 * gust ** 2 / (np.std(wind) + 1e-12)
-            ambient = s.ambient_pa * _band_noise(grng, n, self.fs, 100.0, 3000.0)
+            # turbulent pressure at a windscreened microphone ~ 0.004 U^2 Pa (Strasberg 1988: ~ dynamic pressure),
+            # mostly below 25 Hz and falling 12 dB per octave above (the windscreen averages out small eddies)
+            wind = signal.sosfilt(signal.butter(2, 25.0, fs=self.fs, output="sos"), grng.standard_normal(n))
+            wind *= 0.004 * s.wind_factor * gust ** 2 / (np.std(wind) + 1e-12)
+            ambient = s.ambient_pa * dsp.band_noise(grng, n, self.fs, 100.0, 3000.0)
             hum = sum(s.mains_pa / k * np.sin(2 * np.pi * k * s.mains_hz * t + grng.uniform(0, 6.3))
                       for k in (1, 2, 3))
-            out = wind + ambient + hum
-        else:
-            micro = s.microseismic * _band_noise(grng, n, self.fs, 0.1, 0.5)
-            cultural = 0.3 * s.microseismic * _band_noise(grng, n, self.fs, 1.0, 40.0)
-            wind_ground = 2e-9 * gust ** 2 * _band_noise(grng, n, self.fs, 2.0, 20.0)   # trees and posts rocking
-            out = micro + cultural + wind_ground
-            if s.mains_hz < 0.45 * self.fs:
-                out += 0.05 * s.microseismic * np.sin(2 * np.pi * s.mains_hz * t)
-        return out + self._interferers(rng, duration_s)
-
-    def _interferers(self, rng: np.random.Generator, duration_s: float) -> np.ndarray:
-        out = np.zeros(self.n)
-        irng = np.random.default_rng(rng.integers(2**31))
-        k = irng.poisson(self.site.interferers_per_min * duration_s / 60.0)
-        for _ in range(k):
-            kind = irng.choice(["aircraft", "far_road", "generator", "birds"])
-            seed = int(irng.integers(2**31))
-            srng = np.random.default_rng([seed, 0 if self.acoustic else 1])
-            t0, length = irng.uniform(-20, duration_s), irng.uniform(15, 60)
-            env = np.clip(np.sin(np.pi * (self.t - t0) / length), 0, None) * ((self.t > t0) & (self.t < t0 + length))
-            if kind == "far_road":
-                # a vehicle on a distant road: beyond detection range, so it stays background
-                lab = str(irng.choice(VEHICLES))
-                ev = random_event(lab, t0 + length / 2, irng)
-                ev.cpa_distance = DETECTION_RANGE_M[lab] * irng.uniform(1.2, 2.0)
-                out += self.event(ev)
-                continue
-            if kind == "aircraft":
-                lvl = irng.uniform(0.005, 0.05)
-                x = lvl * _band_noise(srng, self.n, self.fs, 60.0, 1500.0) if self.acoustic else \
-                    lvl * self.site.air_to_ground * _band_noise(srng, self.n, self.fs, 5.0, 45.0)
-            elif kind == "generator":
-                f = irng.choice([25.0, 29.5, 30.0]) * irng.uniform(0.98, 1.02)
-                lvl = irng.uniform(0.003, 0.02) if self.acoustic else irng.uniform(1e-7, 1e-6) * self.site.coupling
-                x = sum(lvl / h * np.sin(2 * np.pi * h * f * self.t + h) for h in (1, 2, 3, 4)
-                        if h * f < 0.45 * self.fs)
-                env = np.ones(self.n) * (self.t > t0) * (self.t < t0 + 3 * length)
-            else:   # birds: chirps, air only
-                if not self.acoustic:
-                    continue
-                x = irng.uniform(0.002, 0.02) * _band_noise(srng, self.n, self.fs, 2500.0, 5000.0) * \
-                    (np.sin(2 * np.pi * irng.uniform(2, 6) * self.t) > 0.6)
-            out += env * x
+            return wind + ambient + hum
+        micro = s.microseismic * dsp.band_noise(grng, n, self.fs, 0.1, 0.5)
+        # distant sources arrive as waves: amplified by the soft soil ~ impedance ratio^1/2, not its compliance
+        cultural = s.cultural * np.sqrt(s.ground_gain) * dsp.band_noise(grng, n, self.fs, 1.0, 40.0)
+        wind_ground = 2e-9 * gust ** 2 * dsp.band_noise(grng, n, self.fs, 2.0, 20.0)   # trees and posts rocking
+        out = micro + cultural + wind_ground
+        if s.mains_hz < 0.45 * self.fs:
+            out += 0.05 * s.cultural * np.sin(2 * np.pi * s.mains_hz * t)
         return out
+
+
+def far_vehicle(nt: NonTarget, fleet: str) -> Event:
+    """The pass-by behind a "far_vehicle" non-target event: closest at mid-span, 1.2-2x its class's
+    detection range away, so it is heard (and felt) but labelled background."""
+    rng = np.random.default_rng([nt.seed, 11])
+    label = str(rng.choice(VEHICLES))
+    ev = random_event(label, nt.start + nt.duration / 2, rng, fleet)
+    ev.cpa_distance = DETECTION_RANGE_M[label] * float(rng.uniform(1.2, 2.0))
+    return ev
+
+
+def _sensor(x: np.ndarray, modality: str, fs: float, site: Site, rng: np.random.Generator) -> np.ndarray:
+    """What the sensor chain makes of the physical signal: response, sensitivity error, self-noise, clipping."""
+    n = len(x)
+    if modality == "acoustic":
+        x = site.acoustic_gain * dsp.highpass(x, fs, site.mic_lowcut_hz)
+        # white self-noise of the datasheet's A-weighted level over 20 Hz-20 kHz, band-limited to Nyquist
+        noise = dsp.P_REF * 10 ** (site.mic_noise_dba / 20) * np.sqrt(min(fs / 2, 20000.0) / 20000.0)
+        x = x + noise * rng.standard_normal(n)
+        return np.clip(x, -site.mic_clip, site.mic_clip)      # saturation on gusts, close engines, thunder
+    x = site.seismic_gain * dsp.geophone_response(x, fs, site.geophone_hz, site.geophone_damping)
+    return x + site.geophone_noise * rng.standard_normal(n)
 
 
 def _labels(events: list[Event], duration_s: float, step: float = 0.05) -> list[LabelInterval]:
@@ -436,8 +431,11 @@ def _labels(events: list[Event], duration_s: float, step: float = 0.05) -> list[
 
 
 def continuous(profile: Profile, duration_s: float, seed: int, events: list[Event] | None = None,
-               site: Site | None = None) -> Recording:
-    """A continuous recording of ``duration_s`` seconds; random site and pass-bys unless given."""
+               site: Site | None = None, nontarget: list[NonTarget] | None = None,
+               nontarget_kinds: tuple[str, ...] = NONTARGET_KINDS) -> Recording:
+    """A continuous recording of ``duration_s`` seconds: a random in-family site, pass-bys and non-target
+    events (of ``nontarget_kinds``) unless given. ``metadata`` records the site and its family, the
+    events, and ``nontarget``: ``[[start_s, end_s, kind], ...]`` clipped to the recording."""
     if not (np.isfinite(duration_s) and duration_s > 0):
         raise EdgeRepError(f"synthetic duration must be a positive number of seconds, got {duration_s!r}")
     if int(seed) != seed or seed < 0:
@@ -446,13 +444,19 @@ def continuous(profile: Profile, duration_s: float, seed: int, events: list[Even
     if unknown:
         raise EdgeRepError(f"profile '{profile.name}': the generator renders only acoustic and seismic, "
                            f"not {', '.join(unknown)}")
+    bad = [k for k in nontarget_kinds if k not in NONTARGET_KINDS]
+    if bad:
+        raise EdgeRepError(f"non-target kind(s) {', '.join(bad)} unknown; use {', '.join(NONTARGET_KINDS)}")
     rng = np.random.default_rng(seed)
     site = site or Site.random(rng, name=f"site-{seed}")
     if events is None:
-        events = random_events(duration_s, rng)
+        events = random_events(duration_s, rng, fleet=site.fleet)
     for ev in events:
-        if ev.label not in CLASS_PHYSICS:
-            raise EdgeRepError(f"event label '{ev.label}' is not a source class; use one of {', '.join(CLASS_PHYSICS)}")
+        if ev.label not in DETECTION_RANGE_M:
+            raise EdgeRepError(f"event label '{ev.label}' is not a source class; use one of "
+                               f"{', '.join(SOURCE_CLASSES)}")
+    if nontarget is None:
+        nontarget = random_nontargets(site, duration_s, rng, nontarget_kinds)
     mods: dict[str, Channels] = {}
     for spec in profile.modalities:
         n = int(round(duration_s * spec.sample_rate))
@@ -462,59 +466,82 @@ def continuous(profile: Profile, duration_s: float, seed: int, events: list[Even
             # the ground also moves with the sound pressure above it (air-to-ground coupling)
             air = _Scene("acoustic", spec.sample_rate, n, site)
             srcs += site.air_to_ground * sum((air.event(ev) for ev in events), np.zeros(n))
+        srcs += sum((scene.nontarget(nt, duration_s) for nt in nontarget), np.zeros(n))
         chans = []
         for ch in range(spec.channels):
             crng = np.random.default_rng([seed, profile.modality_names.index(spec.name), ch])
-            x = srcs + scene.noise(crng, duration_s)
-            if spec.name == "acoustic":
-                x = site.acoustic_gain * x
-                x += 2e-4 * crng.standard_normal(n)                   # microphone self-noise
-                x = np.clip(x, -site.mic_clip, site.mic_clip)        # saturation on gusts and close engines
-            else:
-                x = site.seismic_gain * x + 2e-9 * crng.standard_normal(n)   # geophone self-noise
-            chans.append(x)
+            chans.append(_sensor(srcs + scene.noise(crng), spec.name, spec.sample_rate, site, crng))
         mods[spec.name] = Channels(np.stack(chans).astype(np.float32), spec.sample_rate, 0.0, spec.units,
-                                   {"name": "synthetic", "site": site.name})
+                                   {"name": "synthetic", "site": site.name, "family": site.family})
+    listed = []
+    for nt in nontarget:
+        span = nt.span(duration_s)
+        if span is not None:
+            listed.append([span[0], span[1], nt.kind])
     return Recording(id=f"synth-{profile.name}-{seed}", modalities=mods, labels=_labels(events, duration_s),
                      start_time=0.0,
                      metadata={"generator": "edge_rep.synth", "generator_version": GENERATOR_VERSION, "seed": seed,
-                               "site": asdict(site), "events": [asdict(e) for e in events]})
+                               "family": site.family, "site": asdict(site),
+                               "events": [asdict(e) for e in events],
+                               "nontarget": listed,
+                               "nontarget_events": [asdict(nt) for nt in nontarget]})
 
 
-def benchmark_plan(n_recordings: int, seed: int) -> list[tuple[str, str]]:
-    """(focus class, split) per recording: classes take turns, and each class's recordings are split
-    70/15/15 into train/val/test (by recording, never by window)."""
+# The default benchmark: many short recordings, so each split holds many sites (8 per class in val and
+# test), plus a foreign-family split of about the test split's size.
+BENCHMARK_RECORDINGS = 300
+BENCHMARK_DURATION_S = 24.0
+SPLIT_KINDS: dict[str, tuple[str, ...]] = {"train": TRAIN_KINDS, "val": TRAIN_KINDS, "test": NONTARGET_KINDS,
+                                           "foreign": NONTARGET_KINDS}
+
+
+def benchmark_plan(n_recordings: int, seed: int, n_foreign: int | None = None) -> list[tuple[str, str, str]]:
+    """(focus class, split, family) per recording. The first ``n_recordings`` are in-family: classes take
+    turns, each class's recordings are split 70/15/15 into train/val/test (by recording, never by window)
+    and cycle through ``IN_FAMILIES`` so every family is in every split. Then ``n_foreign`` (default: as
+    many as test) recordings of ``FOREIGN_FAMILIES``, classes and families taking turns."""
     rng = np.random.default_rng([seed, 2024])
-    plan: list[tuple[str, str] | None] = [None] * n_recordings
+    plan: list[tuple[str, str, str] | None] = [None] * n_recordings
+    n_fam = len(IN_FAMILIES)
     for ci, cls in enumerate(CLASSES):
         idx = [i for i in range(n_recordings) if i % len(CLASSES) == ci]
         rng.shuffle(idx)
         n_test = max(1, round(0.15 * len(idx))) if len(idx) >= 3 else 0
         n_val = max(1, round(0.15 * len(idx))) if len(idx) >= 3 else 0
         for j, i in enumerate(idx):
-            plan[i] = (cls, "test" if j < n_test else "val" if j < n_test + n_val else "train")
-    return plan  # type: ignore[return-value]
+            split = "test" if j < n_test else "val" if j < n_test + n_val else "train"
+            # position within its split, offset per class: each split cycles through the families
+            k = j if j < n_test else j - n_test if j < n_test + n_val else j - n_test - n_val
+            plan[i] = (cls, split, IN_FAMILIES[(k + ci) % n_fam].name)
+    out: list[tuple[str, str, str]] = plan  # type: ignore[assignment]
+    if n_foreign is None:
+        n_foreign = sum(1 for _, s, _ in out if s == "test")
+    for j in range(n_foreign):      # classes take turns; each class alternates between the foreign families
+        out.append((CLASSES[j % len(CLASSES)], "foreign",
+                    FOREIGN_FAMILIES[(j + j // len(CLASSES)) % len(FOREIGN_FAMILIES)].name))
+    return out
 
 
-def benchmark_recording(profile: Profile, duration_s: float, seed: int, focus: str) -> Recording:
-    """One benchmark recording: pass-bys of ``focus`` with background gaps (none for "background")."""
+def benchmark_recording(profile: Profile, duration_s: float, seed: int, focus: str, family: str | None = None,
+                        nontarget_kinds: tuple[str, ...] = NONTARGET_KINDS) -> Recording:
+    """One benchmark recording at a site of ``family`` (a random in-family one if None): pass-bys of
+    ``focus`` with background gaps (none for "background"), plus non-target events of ``nontarget_kinds``."""
     rng = np.random.default_rng([seed, 1])
-    site = Site.random(rng, name=f"site-{seed}")
-    events = [] if focus == "background" else random_events(duration_s, rng, labels=(focus,), gap_s=(3.0, 10.0))
-    rec = continuous(profile, duration_s, seed, events=events, site=site)
+    site = Site.random(rng, name=f"site-{seed}", family=family)
+    events = ([] if focus == "background" else
+              random_events(duration_s, rng, labels=(focus,), gap_s=(3.0, 10.0), fleet=site.fleet))
+    nontarget = random_nontargets(site, duration_s, rng, nontarget_kinds)
+    rec = continuous(profile, duration_s, seed, events=events, site=site, nontarget=nontarget)
     rec.metadata["focus"] = focus
     return rec
 
 
-# The default benchmark: many short recordings, so each split holds many sites (8 per class in val and test)
-BENCHMARK_RECORDINGS = 300
-BENCHMARK_DURATION_S = 24.0
-
-
 def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int = 0,
                    n_recordings: int = BENCHMARK_RECORDINGS, duration_s: float = BENCHMARK_DURATION_S,
-                   progress: bool = True, force: bool = False) -> Path:
+                   progress: bool = True, force: bool = False, n_foreign: int | None = None) -> Path:
     """Build the synthetic benchmark in the dataset format (edge_rep.dataset); returns its folder.
+    ``n_recordings`` in-family recordings (train/val/test) plus ``n_foreign`` of the foreign families
+    (default: as many as test). Train and val hold no ``HELD_OUT_KINDS`` of non-target event.
     ``out_dir`` must be free, an empty folder or (with ``force``) a dataset to replace."""
     from tqdm import tqdm
 
@@ -525,17 +552,20 @@ def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int
         raise EdgeRepError(f"--seed {seed}: must be a non-negative integer")
     if n_recordings < len(CLASSES):
         raise EdgeRepError(f"--recordings {n_recordings}: need at least {len(CLASSES)} (one per class)")
+    if n_foreign is not None and n_foreign < 0:
+        raise EdgeRepError(f"--foreign {n_foreign}: must be 0 or more recordings")
     if duration_s < 2 * profile.window_s:
         raise EdgeRepError(f"--duration {duration_s:g}: need at least {2 * profile.window_s:g} s "
                            f"(two windows of profile '{profile.name}')")
-    plan = benchmark_plan(n_recordings, seed)
+    plan = benchmark_plan(n_recordings, seed, n_foreign)
 
     def recordings() -> Iterator[tuple[Recording, str]]:
         bar = tqdm(plan, desc="synth", unit="rec", disable=not progress)
-        for i, (focus, split) in enumerate(bar):
+        for i, (focus, split, family) in enumerate(bar):
             rec_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-            rec = benchmark_recording(profile, duration_s, rec_seed, focus)
+            rec = benchmark_recording(profile, duration_s, rec_seed, focus, family, SPLIT_KINDS[split])
             rec.id = f"synth-{profile.name}-s{seed}-{i:04d}-{focus}"
             yield rec, split
 
     return write_dataset(out_dir, recordings(), profile, force)
+

@@ -36,17 +36,32 @@ def test_recording_round_trip_is_exact(tmp_path):
 
 
 def test_write_and_load_dataset_with_splits(tmp_path):
-    recs = [(_rec("a"), "train"), (_rec("b", label="truck"), "train"), (_rec("c"), "val"), (_rec("d"), "test")]
+    recs = [(_rec("a"), "train"), (_rec("b", label="truck"), "train"), (_rec("c"), "val"), (_rec("d"), "test"),
+            (_rec("e"), "foreign")]
     out = write_dataset(tmp_path / "ds", recs, MOD)
     man = json.loads((out / "manifest.json").read_text())
-    assert man["format"] == "edge-rep-dataset" and man["version"] == 1 and man["classes"][0] == "background"
+    assert man["format"] == "edge-rep-dataset" and man["version"] == 2 and man["classes"][0] == "background"
     assert [(e["id"], e["split"]) for e in man["recordings"]] == [("a", "train"), ("b", "train"), ("c", "val"),
-                                                                  ("d", "test")]
+                                                                  ("d", "test"), ("e", "foreign")]
     assert all(len(e["sha256"]) == 64 and e["duration_s"] == 4.0 for e in man["recordings"])
     ds = load_dataset(out)
     assert isinstance(ds, Dataset) and ds.profile == MOD
     assert [r.id for r in ds.recordings("train")] == ["a", "b"] and [r.id for r in ds.recordings("test")] == ["d"]
+    assert [r.id for r in ds.recordings("foreign")] == ["e"]
+    assert ds.splits() == {"train": 2, "val": 1, "test": 1, "foreign": 1}
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())   # no temp folder left
+
+
+def test_version_1_dataset_still_reads_and_a_newer_one_is_refused(tmp_path):
+    out = write_dataset(tmp_path / "ds", [(_rec("a"), "train"), (_rec("d"), "test")], MOD)
+    mpath = out / "manifest.json"
+    man = json.loads(mpath.read_text())
+    mpath.write_text(json.dumps({**man, "version": 1}))
+    ds = load_dataset(out)
+    assert [r.id for r in ds.recordings("test")] == ["d"] and ds.splits()["foreign"] == 0
+    mpath.write_text(json.dumps({**man, "version": 3}))
+    with pytest.raises(EdgeRepError, match="newer than this edge-rep reads"):
+        load_dataset(out)
 
 
 def test_window_arrays_shapes_labels_presence():

@@ -3,7 +3,8 @@
 from . import SEED, add_force, number, path_arg
 
 NAME = "synth"
-HELP = "build the physics-based synthetic benchmark (pass-bys, wind, noise) as a dataset folder"
+HELP = ("build the physics-based synthetic benchmark (families of sites and sources, pass-bys, non-target events) "
+        "as a dataset folder")
 EXAMPLE = "edge-rep synth --out data/synth --profile mod --seed 0 --recordings 300 --duration 24"
 ORDER = 10
 
@@ -15,9 +16,12 @@ def add_arguments(p) -> None:
                    help="sensor profile: mod (8 kHz + 100 Hz) or acids (1024 Hz); default mod")
     p.add_argument("--seed", type=SEED, default=0, help="random seed; the same seed gives identical data (default 0)")
     p.add_argument("--recordings", type=number(int, ge=1, le=100_000), default=None,
-                   help="number of recordings (default: the benchmark's 300)")
+                   help="in-family recordings, split train/val/test (default: the benchmark's 300)")
     p.add_argument("--duration", type=number(float, gt=0, le=3600), default=None,
                    help="seconds per recording (default: the benchmark's 24)")
+    p.add_argument("--foreign", type=number(int, ge=0, le=100_000), default=None,
+                   help="recordings of the foreign families (split 'foreign', never in train/val/test; default: "
+                        "as many as the test split, 48 for the default benchmark)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -30,7 +34,8 @@ def run(args) -> int:
     from ..synth import make_benchmark
 
     profile = get_profile(args.profile)
-    size = {k: v for k, v in (("n_recordings", args.recordings), ("duration_s", args.duration)) if v is not None}
+    size = {k: v for k, v in (("n_recordings", args.recordings), ("duration_s", args.duration),
+                              ("n_foreign", args.foreign)) if v is not None}
     out = make_benchmark(args.out, profile=profile, seed=args.seed, progress=not args.quiet, force=args.force, **size)
     splits = load_dataset(out).splits()
     print(f"wrote {out}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) + f" recordings (profile {profile.name})")
