@@ -102,7 +102,7 @@ class ModelSection:
 
 @dataclass
 class HealthSection:
-    """Per-channel health (edge_rep.stream.health): ok, degraded, dropped, recovering. Times are board time."""
+    """Per-channel health (edge_rep.stream.health): ok, degraded, dropped, recovering. Board time (link: host)."""
 
     data_timeout_s: float = _key(0.5, "no good sample for this long: the channel is dropped", gt=0, le=3600)
     degraded_after_s: float = _key(0.2, "no data at all for this long: the channel is degraded (a short gap)",
@@ -115,12 +115,15 @@ class HealthSection:
     clip_level: float = _key(0.99, "a sample at or beyond this share of full scale counts as clipped", gt=0, le=1)
     saturation_fraction: float = _key(0.05, "more than this share of clipped samples in a block: degraded "
                                       "(saturated)", gt=0, le=1)
-    crc_error_rate: float = _key(0.2, "more than this share of frames failing their CRC over a hop: degraded",
-                                 gt=0, le=1)
+    crc_error_rate: float = _key(0.2, "more than this share of frames failing (CRC, broken framing, bad length) over a "
+                                 "hop: degraded", gt=0, le=1)
     max_seq_gap: int = _key(0, "more than this many frames lost (sequence gaps) over a hop: degraded",
                             ge=0, le=1_000_000)
     recovery_windows: int = _key(2, "clean windows in a row to leave degraded or recovering", ge=1,
                                  le=10_000)
+    # Host clock, not board time: the one health input a silent board cannot give (PROTOCOL.md section 7).
+    link_timeout_s: float = _key(3.0, "no byte from the board for this long (host clock; 3 heartbeat periods): "
+                                 "link_silent, every channel dropped", gt=0, le=3600)
 
     @property
     def drop_latency_s(self) -> float:

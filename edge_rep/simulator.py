@@ -40,6 +40,9 @@ import numpy as np
 from firmware_bridge.codec import encode
 from firmware_bridge.protocol import (
     BOARD_BUFFER_OVERFLOW,
+    HEARTBEAT_PERIOD_S,
+    HELLO_PERIOD_S,
+    VERSION_MINOR,
     CH_BUFFER_OVERFLOW,
     CH_CLIPPING,
     CH_SENSOR_DISCONNECTED,
@@ -159,11 +162,15 @@ class Scenario:
 
 
 class Simulator:
-    """Turns a recording into the byte stream of a board running the reference firmware."""
+    """Turns a recording into the byte stream of a board running the reference firmware.
+
+    ``protocol_minor``: the protocol version 1.x the board speaks; 0 makes the bytes of a 1.0 board (STATUS
+    without its current state; give ``hello_every_s=10`` too, the 1.0 firmware's HELLO period)."""
 
     def __init__(self, recording: Recording, scenario: Scenario | None = None, seed: int = 0, *,
-                 packet_s: float = 0.05, board_id: int = 1, heartbeat_s: float = 1.0, hello_every_s: float = 10.0,
-                 formats: dict[str, tuple[int, float]] | None = None, board_name: str = "edge-rep-sim"):
+                 packet_s: float = 0.05, board_id: int = 1, heartbeat_s: float = HEARTBEAT_PERIOD_S,
+                 hello_every_s: float = HELLO_PERIOD_S, formats: dict[str, tuple[int, float]] | None = None,
+                 board_name: str = "edge-rep-sim", protocol_minor: int = VERSION_MINOR):
         if not recording.modalities:
             raise EdgeRepError(f"recording '{recording.id}': has no channels to simulate")
         if not 0.001 <= packet_s <= 1.0:
@@ -172,6 +179,9 @@ class Simulator:
         self.packet_s, self.board_id = packet_s, board_id
         self.heartbeat_s, self.hello_every_s = heartbeat_s, hello_every_s
         self.board_name = board_name
+        if not 0 <= protocol_minor <= VERSION_MINOR:
+            raise EdgeRepError(f"protocol version 1.{protocol_minor}: the simulator speaks 1.0 to 1.{VERSION_MINOR}")
+        self.protocol_minor = protocol_minor
         for f in self.scenario.faults:
             if f.kind in _CHANNEL_FAULTS and f.channel != "all" and f.channel not in recording.modalities:
                 raise EdgeRepError(f"fault '{f.kind}:{f.channel}': the recording has no modality '{f.channel}'; "
@@ -229,12 +239,14 @@ class Simulator:
         boot, seq, next_hb, next_hello = None, 0, 0.0, 0.0
         flags_sent: tuple | None = None
         pending = {c.channel_id: 0 for c in self.channels}        # CH_* flags since the last STATUS
+        state = {c.channel_id: 0 for c in self.channels}          # CH_SENSOR_DISCONNECTED while unplugged
+        state_sent = dict(state)
         board_pending = 0
         link_up = True
         bi = 0
 
         def emit(t: float, msg) -> tuple[float, bytes | None]:
-            return t, self._wire(encode(msg), t, rng)
+            return t, self._wire(encode(msg, self.protocol_minor), t, rng)
 
         for p in range(n_packets):
             t0, t1 = p * self.packet_s, (p + 1) * self.packet_s
@@ -249,6 +261,8 @@ class Simulator:
                 while bi < len(boots) and boots[bi] <= t0 + 1e-9:
                     bi += 1
                 boot, seq, flags_sent = t0, 0, None
+                state = {k: 0 for k in state}
+                state_sent = dict(state)
                 next_hb, next_hello = t0 + self.heartbeat_s, t0 + self.hello_every_s
                 yield emit(t0, self.hello(seq, 0.0))
                 seq += 1
@@ -259,7 +273,9 @@ class Simulator:
                 continue
             blocks = []
             for c, counts in zip(self.channels, self._counts):
-                if any(f.active(t0) and f.applies_to(c.modality) for f in self.scenario.of("drop")):
+                unplugged = any(f.active(t0) and f.applies_to(c.modality) for f in self.scenario.of("drop"))
+                state[c.channel_id] = CH_SENSOR_DISCONNECTED if unplugged else 0
+                if unplugged:
                     pending[c.channel_id] |= CH_SENSOR_DISCONNECTED
                     continue
                 k0, k1 = int(round(t0 * c.sample_rate)), int(round(t1 * c.sample_rate))
@@ -274,15 +290,19 @@ class Simulator:
             yield emit(t1, Data(board_id=self.board_id, seq=seq, timestamp_us=int(round(bt * 1e6)), blocks=blocks))
             seq += 1
             now_flags = (board_pending, tuple(sorted(pending.items())))
-            if t1 >= next_hb - 1e-9 or (now_flags != flags_sent and (board_pending or any(pending.values()))):
+            # A STATUS each heartbeat, and at once when a fault appears (1.1: or a sensor comes back).
+            changed = ((now_flags != flags_sent and (board_pending or any(pending.values())))
+                       or (self.protocol_minor >= 1 and state != state_sent))
+            if t1 >= next_hb - 1e-9 or changed:
                 if t1 >= next_hb - 1e-9:
                     yield emit(t1, Heartbeat(board_id=self.board_id, seq=seq, timestamp_us=int(round(bt * 1e6))))
                     seq += 1
                     next_hb += self.heartbeat_s
                 yield emit(t1, Status(board_id=self.board_id, seq=seq, timestamp_us=int(round(bt * 1e6)),
-                                      board_flags=board_pending, channels=dict(pending)))
+                                      board_flags=board_pending, channels=dict(pending),
+                                      state={k: v for k, v in state.items() if v}))
                 seq += 1
-                flags_sent = now_flags
+                flags_sent, state_sent = now_flags, dict(state)
                 pending = {k: 0 for k in pending}
                 board_pending = 0
             if t1 >= next_hello - 1e-9:

@@ -4,7 +4,8 @@
 
 Each log is the default profile (acoustic 8 kHz int16 + seismic 100 Hz int24) streamed by the
 simulator with one scenario; its labels sit beside it (<log>.labels.json). The scenarios are listed
-in LOGS and documented in tests/data/logs/README.md.
+in LOGS and documented in tests/data/logs/README.md. The board speaks protocol 1.0 (STATUS without
+state, HELLO every 10 s), as when the logs were first made: they keep old logs playing back.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ LOGS: dict[str, tuple[float, int, list[str], list[tuple[str, float]] | None]] = 
 }
 
 
+# The simulated board of these logs: protocol 1.0, as a board built before 1.1 speaks it.
+BOARD_1_0 = {"protocol_minor": 0, "hello_every_s": 10.0}
+
+
 def make(name: str, out_dir: str | Path) -> Path:
     seconds, seed, faults, passbys = LOGS[name]
     events = None
@@ -38,7 +43,7 @@ def make(name: str, out_dir: str | Path) -> Path:
     rec = synth.continuous(MOD, seconds, seed, events=events)
     path = Path(out_dir) / f"{name}.edgelog"
     path.unlink(missing_ok=True)
-    write_log(Simulator(rec, Scenario.parse(faults), seed), path)
+    write_log(Simulator(rec, Scenario.parse(faults), seed, **BOARD_1_0), path)
     return path
 
 

@@ -5,10 +5,14 @@
     dec = Decoder()
     for msg in dec.feed(chunk):      # any chunking; garbage, cuts and bit flips are skipped and counted
         ...
+    for item in dec.decode(chunk):   # the same messages, with the link events between them, in order:
+        ...                          # FrameError, FramesLost, BoardReboot
     dec.stats                        # DecoderStats: link totals and per-board BoardStats
 
 The decoder never raises on wire data and never holds more than ``MAX_ENCODED`` bytes of a partial
-frame: a run of bytes longer than the largest legal frame is dropped up to the next delimiter.
+frame: a run of bytes longer than the largest legal frame is dropped up to the next delimiter. It
+applies the receiver rules of PROTOCOL.md section 7 itself (sequence numbers, late frames, boots), so
+every reader of a link (the daemon, log conversion, ``edge-rep record``) counts alike.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .protocol import (
     FULL_SCALE,
     HEADER_SIZE,
     MAX_ENCODED,
+    BOOT_HELLO_US,
     MAX_FRAME,
     MODALITY_CODES,
     MODALITY_NAMES,
@@ -38,6 +43,8 @@ from .protocol import (
     MSG_HEARTBEAT,
     MSG_HELLO,
     MSG_STATUS,
+    REBOOT_CLOCK_BACK_US,
+    REORDER_WINDOW,
     SAMPLE_FORMATS,
     VERSION_MAJOR,
     VERSION_MINOR,
@@ -56,7 +63,7 @@ _CRC = struct.Struct("<I")
 _BLOCK = struct.Struct("<BBHQ")
 _CHANNEL = struct.Struct("<BBBBIf")
 _STATUS_CH = struct.Struct("<BBH")
-_U8, _U32, _U64 = struct.Struct("<B"), struct.Struct("<I"), struct.Struct("<Q")
+_U8, _U16, _U32, _U64 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 _WIRE_DTYPE = {FMT_INT16: np.dtype("<i2"), FMT_INT32: np.dtype("<i4"), FMT_FLOAT32: np.dtype("<f4")}
 
 
@@ -82,7 +89,7 @@ def _pack_samples(fmt: int, samples: np.ndarray) -> bytes:
     return v.astype(_WIRE_DTYPE[fmt]).tobytes()
 
 
-def _payload(msg: Message) -> bytes:
+def _payload(msg: Message, minor: int) -> bytes:
     if isinstance(msg, Data):
         if len(msg.blocks) > 255:
             raise BridgeError("a DATA frame holds at most 255 sample blocks")
@@ -100,16 +107,27 @@ def _payload(msg: Message) -> bytes:
     if isinstance(msg, Heartbeat):
         return _U32.pack(msg.frames_dropped)
     if isinstance(msg, Status):
-        return _U32.pack(msg.board_flags) + _U8.pack(len(msg.channels)) + b"".join(
-            _STATUS_CH.pack(ch, 0, flags) for ch, flags in sorted(msg.channels.items()))
+        chans = sorted(msg.channels.items())
+        out = _U32.pack(msg.board_flags) + _U8.pack(len(chans)) + b"".join(
+            _STATUS_CH.pack(ch, 0, flags) for ch, flags in chans)
+        if minor >= 1:     # 1.1: the state that holds now, one u16 per channel in the same order
+            state = msg.state or {}
+            if not set(state) <= set(msg.channels):
+                raise BridgeError(f"STATUS state names channels {sorted(set(state) - set(msg.channels))} that its "
+                                  f"flags do not list; list every channel in both")
+            out += b"".join(_U16.pack(state.get(ch, 0)) for ch, _ in chans)
+        return out
     raise BridgeError(f"cannot encode {type(msg).__name__}; expected Hello, Data, Heartbeat or Status")
 
 
-def encode(msg: Message) -> bytes:
-    """One complete frame on the wire: 0x00, COBS(header, payload, CRC-32C), 0x00."""
+def encode(msg: Message, minor: int = VERSION_MINOR) -> bytes:
+    """One complete frame on the wire: 0x00, COBS(header, payload, CRC-32C), 0x00. ``minor``: the protocol's
+    minor version to write (0 writes a 1.0 frame, as a board that predates 1.1 would: STATUS without state)."""
+    if not 0 <= minor <= VERSION_MINOR:
+        raise BridgeError(f"protocol version 1.{minor}: this encoder writes 1.0 to 1.{VERSION_MINOR}")
     try:
-        raw = _HEADER.pack(VERSION_MAJOR, VERSION_MINOR, msg.TYPE, 0, msg.board_id, msg.seq, msg.timestamp_us)
-        raw += _payload(msg)
+        raw = _HEADER.pack(VERSION_MAJOR, minor, msg.TYPE, 0, msg.board_id, msg.seq, msg.timestamp_us)
+        raw += _payload(msg, minor)
     except struct.error as e:
         raise BridgeError(f"{type(msg).__name__} frame: a field is out of range ({e}); check its values") from None
     if len(raw) + CRC_SIZE > MAX_FRAME:
@@ -121,18 +139,57 @@ def encode(msg: Message) -> bytes:
 
 # ----------------------------------------------------------------------------------------------- decoding
 
+# Why a run of bytes between two delimiters was not a frame (FrameError.reason, DecoderStats counters).
+FRAME_ERRORS = ("cobs", "too_short", "oversize", "crc", "version", "malformed")
+
+
+@dataclass(frozen=True)
+class FrameError:
+    """A run of bytes between delimiters that is not a valid frame: line noise that breaks the COBS
+    encoding, a cut or over-long frame, a CRC mismatch, another major version, a payload that does not
+    parse. Each is one failed frame for the link's error rate; its bytes count as discarded."""
+
+    reason: str            # one of FRAME_ERRORS
+
+
+@dataclass(frozen=True)
+class FramesLost:
+    """Frames of a board that will not come: sequence numbers skipped and not filled by a late frame
+    within ``REORDER_WINDOW`` (or still missing when the board rebooted)."""
+
+    board_id: int
+    count: int
+
+
+@dataclass(frozen=True)
+class BoardReboot:
+    """The next message starts a new boot of the board (PROTOCOL.md section 7, Boots): its sample indices
+    and clock restarted at 0."""
+
+    board_id: int
+    seq: int
+    timestamp_us: int
+
+
+LinkEvent = FrameError | FramesLost | BoardReboot
+
+
 @dataclass
 class BoardStats:
-    """What one board's frames told us. CRC errors and discarded bytes cannot name their board, so they
+    """What one board's frames told us. Failed frames and discarded bytes cannot name their board, so they
     are charged to the board last heard on this link (one port is one board)."""
 
-    frames: int = 0
+    frames: int = 0          # frames with a valid CRC and major version (messages, unknown types, malformed)
     seq_gaps: int = 0        # times the sequence number jumped forward
-    frames_lost: int = 0     # frames missing in those jumps
-    resets: int = 0          # reboots seen: a HELLO with sequence 0, or the sequence going backwards
+    frames_lost: int = 0     # frames that never came (FramesLost)
+    frames_late: int = 0     # frames that came after newer ones, within REORDER_WINDOW (not lost)
+    frames_stale: int = 0    # frames behind the newest that were not missing (repeated, or later than the window)
+    resets: int = 0          # boots after the first one seen (BoardReboot)
     crc_errors: int = 0
     bytes_discarded: int = 0
-    last_seq: int = -1
+    last_seq: int = -1       # the newest sequence number
+    newest_us: int = -1      # the newest timestamp
+    missing: set[int] = field(default_factory=set)   # skipped sequence numbers a late frame may still fill
 
 
 @dataclass
@@ -141,13 +198,19 @@ class DecoderStats:
     bytes_discarded: int = 0     # bytes that were not part of a valid frame (delimiters excluded)
     frames: int = 0              # valid frames returned as messages
     crc_errors: int = 0
-    cobs_errors: int = 0         # frames whose COBS encoding was broken
-    oversize: int = 0            # runs longer than the largest legal frame
+    cobs_errors: int = 0         # runs whose COBS encoding was broken (line noise, a cut frame)
+    oversize: int = 0            # runs or raw frames longer than the largest legal frame
     too_short: int = 0
     unsupported_version: int = 0  # another major version
     unknown_type: int = 0        # valid frames of a message type this decoder does not know (skipped)
     malformed: int = 0           # valid CRC but a payload that does not parse
     boards: dict[int, BoardStats] = field(default_factory=dict)
+
+    @property
+    def frame_errors(self) -> int:
+        """Runs between delimiters that were not valid frames, whatever the reason (FrameError)."""
+        return (self.crc_errors + self.cobs_errors + self.oversize + self.too_short + self.unsupported_version
+                + self.malformed)
 
 
 def _read_str8(buf: bytes, off: int) -> tuple[str, int]:
@@ -172,7 +235,7 @@ def _unpack_samples(fmt: int, buf: bytes, off: int, n: int) -> tuple[np.ndarray,
     return v.astype(np.float32 if fmt == FMT_FLOAT32 else np.int32), end
 
 
-def _parse(mtype: int, p: bytes, hdr: dict) -> Message | None:
+def _parse(mtype: int, p: bytes, hdr: dict, minor: int) -> Message | None:
     """Payload -> message; None for an unknown type. Trailing bytes (newer minor versions) are ignored."""
     if mtype == MSG_DATA:
         blocks, off = [], 1
@@ -198,25 +261,37 @@ def _parse(mtype: int, p: bytes, hdr: dict) -> Message | None:
         return Heartbeat(frames_dropped=_U32.unpack_from(p, 0)[0], **hdr)
     if mtype == MSG_STATUS:
         (flags,) = _U32.unpack_from(p, 0)
-        chans = {}
+        ids, chans = [], {}
         for i in range(p[4]):
             ch, _r, f = _STATUS_CH.unpack_from(p, 5 + i * _STATUS_CH.size)
+            ids.append(ch)
             chans[ch] = f
-        return Status(board_flags=flags, channels=chans, **hdr)
+        state = None
+        if minor >= 1:     # 1.1: a u16 state per channel follows the flags
+            off = 5 + len(ids) * _STATUS_CH.size
+            state = {ch: v for k, ch in enumerate(ids) if (v := _U16.unpack_from(p, off + 2 * k)[0])}
+        return Status(board_flags=flags, channels=chans, state=state, **hdr)
     return None
 
 
 class Decoder:
-    """Incremental frame decoder for one link. ``feed(bytes) -> list[Message]``; never raises on wire data."""
+    """Incremental frame decoder for one link. ``decode(bytes) -> [Message | LinkEvent]`` (``feed``: the
+    messages alone); never raises on wire data."""
 
     def __init__(self) -> None:
         self.stats = DecoderStats()
         self._buf = bytearray()      # partial frame (COBS-encoded), at most MAX_ENCODED bytes
         self._skipping = False       # dropping an over-long run up to the next delimiter
         self._last_board: int | None = None
+        self._out: list = []
 
     def feed(self, data: bytes) -> list[Message]:
-        out: list[Message] = []
+        """The messages in ``data`` (and in what earlier calls left unfinished)."""
+        return [m for m in self.decode(data) if isinstance(m, Message)]
+
+    def decode(self, data: bytes) -> list[Message | LinkEvent]:
+        """Messages and link events, in the order the bytes give them, whatever the chunking."""
+        self._out = out = []
         self.stats.bytes_in += len(data)
         pos = 0
         while True:
@@ -231,9 +306,9 @@ class Decoder:
                 self._buf += data[pos:i]
                 frame = bytes(self._buf)
                 self._buf.clear()
-                self._frame(frame, out)
+                self._frame(frame)
             elif i > pos:
-                self._frame(data[pos:i], out)
+                self._frame(data[pos:i])
             pos = i + 1
 
     def _keep(self, data: bytes, pos: int) -> None:
@@ -242,7 +317,7 @@ class Decoder:
             self._discard(n)
         elif len(self._buf) + n > MAX_ENCODED:
             self._discard(len(self._buf) + n)
-            self.stats.oversize += 1
+            self._fail("oversize")
             self._buf.clear()
             self._skipping = True
         else:
@@ -253,53 +328,84 @@ class Decoder:
         if self._last_board is not None:
             self.stats.boards[self._last_board].bytes_discarded += n
 
-    def _frame(self, enc: bytes, out: list[Message]) -> None:
+    def _fail(self, reason: str, enc: bytes | None = None) -> None:
         s = self.stats
+        setattr(s, _ERROR_COUNTER[reason], getattr(s, _ERROR_COUNTER[reason]) + 1)
+        if reason == "crc" and self._last_board is not None:
+            s.boards[self._last_board].crc_errors += 1
+        if enc is not None:
+            self._discard(len(enc))
+        self._out.append(FrameError(reason))
+
+    def _frame(self, enc: bytes) -> None:
         if len(enc) > MAX_ENCODED:
-            s.oversize += 1
-            return self._discard(len(enc))
+            return self._fail("oversize", enc)
         try:
             raw = cobs.decode(enc)
         except cobs.DecodeError:
-            s.cobs_errors += 1
-            return self._discard(len(enc))
+            return self._fail("cobs", enc)
         if len(raw) < HEADER_SIZE + CRC_SIZE:
-            s.too_short += 1
-            return self._discard(len(enc))
+            return self._fail("too_short", enc)
+        if len(raw) > MAX_FRAME:          # it may encode in <= MAX_ENCODED bytes, but no board may send it
+            return self._fail("oversize", enc)
         if crc32c(raw[:-CRC_SIZE]) != _CRC.unpack_from(raw, len(raw) - CRC_SIZE)[0]:
-            s.crc_errors += 1
-            if self._last_board is not None:
-                s.boards[self._last_board].crc_errors += 1
-            return self._discard(len(enc))
-        major, _minor, mtype, _flags, board, seq, ts = _HEADER.unpack_from(raw)
+            return self._fail("crc", enc)
+        major, minor, mtype, _flags, board, seq, ts = _HEADER.unpack_from(raw)
         if major != VERSION_MAJOR:
-            s.unsupported_version += 1
-            return self._discard(len(enc))
+            return self._fail("version", enc)
+        self._track(board, seq, ts, mtype == MSG_HELLO)   # a valid CRC and major version: the header counts
         try:
-            msg = _parse(mtype, raw[HEADER_SIZE:-CRC_SIZE], {"board_id": board, "seq": seq, "timestamp_us": ts})
+            msg = _parse(mtype, raw[HEADER_SIZE:-CRC_SIZE], {"board_id": board, "seq": seq, "timestamp_us": ts},
+                         minor)
         except (struct.error, ValueError, IndexError):   # UnicodeDecodeError is a ValueError
-            s.malformed += 1
-            return self._discard(len(enc))
-        self._track(board, seq, mtype == MSG_HELLO)
+            return self._fail("malformed", enc)
         if msg is None:
-            s.unknown_type += 1
+            self.stats.unknown_type += 1
             return
-        s.frames += 1
-        out.append(msg)
+        self.stats.frames += 1
+        self._out.append(msg)
 
-    def _track(self, board: int, seq: int, hello: bool) -> None:
+    def _track(self, board: int, seq: int, ts: int, hello: bool) -> None:
+        """Sequence numbers and boots, PROTOCOL.md section 7."""
+        self._last_board = board
         b = self.stats.boards.get(board)
         if b is None:
-            b = self.stats.boards[board] = BoardStats()
-        elif hello and seq == 0:
-            b.resets += 1
-        else:
-            gap = (seq - b.last_seq - 1) & 0xFFFFFFFF
-            if 0 < gap < 2**31:
-                b.seq_gaps += 1
-                b.frames_lost += gap
-            elif gap >= 2**31:       # went backwards: the board restarted and its HELLO was lost
-                b.resets += 1
+            self.stats.boards[board] = BoardStats(frames=1, last_seq=seq, newest_us=ts)
+            return
         b.frames += 1
-        b.last_seq = seq
-        self._last_board = board
+        if ts < b.newest_us - REBOOT_CLOCK_BACK_US or (hello and seq == 0 and ts < BOOT_HELLO_US):
+            owed, b.missing = len(b.missing), set()
+            self._lost(board, b, owed)                    # what the old boot still owed will not come
+            b.resets += 1
+            b.last_seq, b.newest_us = seq, ts
+            self._out.append(BoardReboot(board, seq, ts))
+            return
+        b.newest_us = max(b.newest_us, ts)
+        ahead = (seq - b.last_seq) & 0xFFFFFFFF           # modulo 2^32: the sequence number wraps
+        if 0 < ahead < 2**31:
+            skipped = ahead - 1
+            if skipped:
+                b.seq_gaps += 1
+                # Only the newest REORDER_WINDOW of them can still come late; older ones are lost now.
+                kept = min(skipped, REORDER_WINDOW)
+                b.missing.update((seq - k) & 0xFFFFFFFF for k in range(1, kept + 1))
+                self._lost(board, b, skipped - kept)
+            b.last_seq = seq
+            expired = {m for m in b.missing if (seq - m) & 0xFFFFFFFF > REORDER_WINDOW}
+            if expired:
+                b.missing -= expired
+                self._lost(board, b, len(expired))
+        elif seq in b.missing:
+            b.missing.discard(seq)
+            b.frames_late += 1
+        else:
+            b.frames_stale += 1
+
+    def _lost(self, board: int, b: BoardStats, n: int) -> None:
+        if n:
+            b.frames_lost += n
+            self._out.append(FramesLost(board, n))
+
+
+_ERROR_COUNTER = {"cobs": "cobs_errors", "too_short": "too_short", "oversize": "oversize", "crc": "crc_errors",
+                  "version": "unsupported_version", "malformed": "malformed"}

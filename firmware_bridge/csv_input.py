@@ -125,6 +125,10 @@ class CsvDecoder:
             self._seq = (self._seq + 1) & 0xFFFFFFFF
         return out
 
+    def decode(self, data: bytes) -> list[Message]:
+        """As ``feed``: a CSV link has no frames, so no link events (a bad line is a one-sample gap)."""
+        return self.feed(data)
+
     def _bad(self) -> None:
         self.stats.bad_lines += 1
         self._index += 1

@@ -1,4 +1,4 @@
-"""Wire protocol v1.0 between a sensor board and the host: constants and message classes.
+"""Wire protocol v1.1 between a sensor board and the host: constants and message classes.
 
 The normative description is ``firmware_bridge/PROTOCOL.md``; this module mirrors it. Messages are
 plain dataclasses; ``firmware_bridge.codec`` turns them into frames and back.
@@ -6,7 +6,7 @@ plain dataclasses; ``firmware_bridge.codec`` turns them into frames and back.
     Hello(board_uid, board_name, firmware, channels=[ChannelDescriptor, ...])   sent first after boot
     Data(blocks=[SampleBlock(channel_id, first_index, fmt, samples), ...])      sample blocks
     Heartbeat(frames_dropped)                                                   about once a second
-    Status(board_flags, channels={channel_id: flags})                           board-side faults
+    Status(board_flags, channels={channel_id: flags}, state={channel_id: flags})  board-side faults (1.1: state)
 
 Every message also carries the header fields ``board_id``, ``seq`` and ``timestamp_us`` (keywords).
 ``SampleBlock.samples`` holds raw counts (int16/int24/int32 as int32 arrays, float32 as float32);
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1          # 1.1 appends the current state to STATUS (PROTOCOL.md section 5)
 
 # Message types (header byte 2). Receivers skip and count types they do not know.
 MSG_HELLO = 0x01
@@ -52,6 +52,8 @@ CH_ADC_OVERRUN = 1 << 0          # a conversion was not read before the next one
 CH_SENSOR_DISCONNECTED = 1 << 1  # the sensor is not connected (no blocks are sent for it)
 CH_BUFFER_OVERFLOW = 1 << 2      # the channel's sample buffer overflowed (samples lost)
 CH_CLIPPING = 1 << 3             # samples reached full scale in the last second
+# STATUS state (1.1): the CH_* bits that hold now; only SENSOR_DISCONNECTED is a state, the rest are events.
+STATE_BITS = CH_SENSOR_DISCONNECTED
 
 HEADER_SIZE = 18          # bytes: major, minor, type, flags, board_id u16, seq u32, timestamp_us u64
 CRC_SIZE = 4
@@ -59,6 +61,14 @@ MAX_FRAME = 4096          # largest raw frame (header + payload + CRC) before CO
 MAX_ENCODED = MAX_FRAME + (MAX_FRAME + 253) // 254   # largest COBS-encoded frame, without its 0x00
 MAX_PAYLOAD = MAX_FRAME - HEADER_SIZE - CRC_SIZE
 BLOCK_HEADER_SIZE = 12    # channel_id u8, format u8, count u16, first_index u64
+
+# Timing (PROTOCOL.md sections 5 and 7): what a board sends how often, and how a receiver reads time.
+HEARTBEAT_PERIOD_S = 1.0  # a board sends a HEARTBEAT (and a STATUS) at least this often
+HELLO_PERIOD_S = 1.0      # 1.1: and repeats its HELLO at least this often (1.0 boards: every 10 s)
+LINK_TIMEOUT_S = 3.0      # the host calls the link silent after this long without a byte (3 heartbeats)
+REORDER_WINDOW = 16       # a frame this many sequence numbers or fewer behind the newest is late, not lost
+REBOOT_CLOCK_BACK_US = 1_000_000   # a timestamp this far behind the newest one means the board rebooted
+BOOT_HELLO_US = 1_000_000          # a HELLO with seq 0 stamped earlier than this after boot starts a boot
 
 
 @dataclass
@@ -129,8 +139,11 @@ class Heartbeat(Message):
 
 @dataclass(kw_only=True)
 class Status(Message):
-    board_flags: int = 0                                   # BOARD_* bits
-    channels: dict[int, int] = field(default_factory=dict)  # channel_id -> CH_* bits
+    board_flags: int = 0                                   # BOARD_* bits seen since the previous STATUS
+    channels: dict[int, int] = field(default_factory=dict)  # channel_id -> CH_* bits seen since the previous STATUS
+    # channel_id -> STATE_BITS that hold now (1.1; channels not listed: none). None: a 1.0 board sent it,
+    # which says nothing about now (its flags are latched since the previous STATUS).
+    state: dict[int, int] | None = field(default_factory=dict)
     TYPE = MSG_STATUS
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from firmware_bridge import protocol as P
 from firmware_bridge.codec import Decoder, encode
 from firmware_bridge.protocol import (
     FMT_FLOAT32,
@@ -60,7 +61,8 @@ def _command(m) -> str:
         return f"data {h} {len(m.blocks)} {blocks}"
     if isinstance(m, Heartbeat):
         return f"heartbeat {h} {m.frames_dropped}"
-    return f"status {h} {m.board_flags} {len(m.channels)} " + " ".join(f"{c} {f}" for c, f in m.channels.items())
+    return f"status {h} {m.board_flags} {len(m.channels)} " + " ".join(
+        f"{c} {f} {m.state.get(c, 0)}" for c, f in sorted(m.channels.items()))
 
 
 def _random_messages(seed: int, n: int) -> list:
@@ -90,9 +92,9 @@ def _random_messages(seed: int, n: int) -> list:
         elif kind == 2:
             out.append(Heartbeat(frames_dropped=int(rng.integers(0, 2**32)), **hdr))
         else:
-            out.append(Status(board_flags=int(rng.integers(0, 4)),
-                              channels={int(c): int(rng.integers(0, 16)) for c in range(int(rng.integers(0, 5)))},
-                              **hdr))
+            chans = {int(c): int(rng.integers(0, 16)) for c in range(int(rng.integers(0, 5)))}
+            out.append(Status(board_flags=int(rng.integers(0, 4)), channels=chans,
+                              state={c: P.CH_SENSOR_DISCONNECTED for c in chans if rng.integers(0, 2)}, **hdr))
     return out
 
 

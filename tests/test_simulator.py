@@ -110,8 +110,11 @@ def test_stall_loses_samples_and_reports_overflow():
 
 def test_reset_restarts_hello_sequence_indices_and_clock():
     _, _, msgs, dec = run(["reset@1.5"])
-    hellos = [(t, m) for t, m in msgs if isinstance(m, P.Hello)]
-    assert [(t, m.seq, m.timestamp_us) for t, m in hellos] == [(0.0, 0, 0), (1.5, 0, 0)]
+    boots = [(t, m) for t, m in msgs if isinstance(m, P.Hello) and m.seq == 0]
+    assert [(t, m.seq, m.timestamp_us) for t, m in boots] == [(0.0, 0, 0), (1.5, 0, 0)]
+    # Between them, the HELLO is repeated every second of board time (PROTOCOL.md 1.1).
+    assert [(t, m.timestamp_us) for t, m in msgs if isinstance(m, P.Hello) and m.seq] == [(1.0, 1_000_000),
+                                                                                            (2.5, 1_000_000)]
     after = [b for t, _, b in blocks(msgs, 0) if t > 1.5]
     assert after[0].first_index == 0
     assert dec.stats.boards[1].resets == 1 and dec.stats.boards[1].seq_gaps == 0
@@ -121,8 +124,8 @@ def test_disconnect_and_reappear():
     _, items, msgs, dec = run(["disconnect@1-2"])
     downs = [t for t, c in items if c is None]
     assert downs == [1.0] and not any(1.0 < t < 2.0 for t, c in items if c)
-    hellos = [t for t, m in msgs if isinstance(m, P.Hello)]
-    assert hellos == [0.0, 2.0] and dec.stats.boards[1].resets == 1
+    boots = [t for t, m in msgs if isinstance(m, P.Hello) and m.seq == 0]
+    assert boots == [0.0, 2.0] and dec.stats.boards[1].resets == 1
 
 
 def test_corrupt_and_lose_hit_only_their_span():

@@ -4,7 +4,8 @@ import pytest
 
 from edge_rep.profiles import MOD
 from edge_rep.simulator import Scenario, Simulator
-from edge_rep.stream.assembler import WindowAssembler, WindowJob
+from edge_rep.stream.assembler import WindowAssembler
+from edge_rep.stream.windows import WindowJob
 from edge_rep.stream.health import HealthEvent
 from edge_rep.stream.notices import Notice
 

@@ -5,7 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_rep.profiles import MOD
-from edge_rep.stream.assembler import WindowAssembler, WindowJob
+from edge_rep.stream.assembler import WindowAssembler
+from edge_rep.stream.windows import WindowJob
 from firmware_bridge.codec import encode
 from firmware_bridge.protocol import (FMT_FLOAT32, FMT_INT16, FMT_INT24, FMT_INT32, FULL_SCALE, ChannelDescriptor,
                                       Data, Heartbeat, Hello, SampleBlock, Status)
@@ -53,7 +54,7 @@ def test_arbitrary_valid_frames_and_garbage_never_crash(items, chunk):
         out += asm.feed(wire[k:k + chunk])
     out += asm.finish()
     assert asm.counters.bad_frames == 0            # nothing needed the last-resort guard
-    for ch in asm.channels.values():
+    for ch in asm.board.channels.values():
         assert ch.ring._buf.size <= (MOD.window_s + MOD.hop_s + 4.0) * MOD.modality(ch.desc.modality).sample_rate + 1
     for j in out:
         if isinstance(j, WindowJob):

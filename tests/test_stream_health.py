@@ -22,6 +22,7 @@ class Feeder:
     def __init__(self, h: ChannelHealth, seed: int = 0):
         self.h, self.ring, self.idx = h, SampleRing(2000), 0
         self.rng = np.random.default_rng(seed)
+        self.events = []                  # every transition the machine returned, in order
 
     @property
     def t(self) -> float:
@@ -42,7 +43,7 @@ class Feeder:
         self.ring.write(self.idx, x)
         end = self.idx + BLOCK
         self.idx = end
-        self.h.on_block(self.t, x, lambda k: self.ring.read(end - k, k))
+        self.events += self.h.on_block(self.t, x, lambda k: self.ring.read(end - k, k))
 
     def run(self, seconds: float, kind: str = "noise") -> None:
         for _ in range(int(round(seconds * RATE / BLOCK))):
@@ -53,18 +54,22 @@ class Feeder:
         steps = int(round(seconds * RATE / BLOCK))
         for _ in range(steps):
             self.idx += BLOCK
-            self.h.tick(self.t)
+            self.events += self.h.tick(self.t)
 
     def windows(self, t0: float, t1: float, hop: float = 1.0, win: float = 2.0):
         t = t0
         while t + win <= t1 + 1e-9:
             seg = self.ring.read(int(round(t * RATE)), int(round(win * RATE)))
-            self.h.on_window(t, t + win, bool(np.isfinite(seg).all()))
+            self.events += self.h.on_window(t, t + win, bool(np.isfinite(seg).all()))
             t += hop
 
+    def take(self):
+        ev, self.events = self.events, []
+        return ev
 
-def transitions(h):
-    return [(e.old.value, e.new.value) for e in h.take_events()]
+
+def transitions(events):
+    return [(e.old.value, e.new.value) for e in events]
 
 
 def test_thresholds_follow_the_config_section():
@@ -82,39 +87,41 @@ def test_first_data_makes_a_channel_ok():
     f = Feeder(h)
     f.block()
     assert h.state is State.OK and h.usable
-    assert transitions(h) == [("dropped", "ok")]
+    assert transitions(f.take()) == [("dropped", "ok")]
 
 
 @pytest.mark.parametrize("timeout", [0.2, 0.5, 0.8])
-def test_silence_drops_after_the_timeout_and_within_one_second(timeout):
+def test_silence_drops_after_the_timeout_dated_at_the_last_good_sample(timeout):
     h = make(data_timeout_s=timeout)
     f = Feeder(h)
     f.run(3.0)
-    h.take_events()
+    f.take()
     last_good = f.t
     for _ in range(40):
         f.silence(BLOCK / RATE)
         if h.state is State.DROPPED:
             break
-    ev = h.take_events()
+    ev = f.take()
     assert [(e.old, e.new) for e in ev] == [(State.OK, State.DROPPED)]
-    delay = ev[0].board_time - last_good
-    assert timeout < delay <= timeout + BLOCK / RATE + 1e-9
-    assert delay <= 1.0
+    # Noticed once the time-out passed (at most one block later) ...
+    noticed = f.t - last_good
+    assert timeout < noticed <= timeout + BLOCK / RATE + 1e-9 and noticed <= 1.0
+    # ... and dated when the channel went missing: the end of its last good sample.
+    assert ev[0].board_time == pytest.approx(last_good)
     assert "no data" in ev[0].reason
 
 
-def test_flat_line_counts_as_no_good_samples():
+def test_flat_line_counts_as_no_good_samples_dated_at_its_start():
     h = make()
     f = Feeder(h)
     f.run(2.0)
-    h.take_events()
+    f.take()
     flat_start = f.t
     f.run(2.0, "flat")
-    ev = h.take_events()
+    ev = f.take()
     assert [(e.old, e.new) for e in ev] == [(State.OK, State.DROPPED)]
     assert "flat line" in ev[0].reason
-    assert ev[0].board_time - flat_start <= 1.0
+    assert 0 <= ev[0].board_time - flat_start <= BLOCK / RATE + 1e-9
     # A quiet but living signal (noise of a few tens of counts) is not a flat line.
     h2 = make()
     f2 = Feeder(h2)
@@ -133,7 +140,8 @@ def test_non_finite_samples_drop_like_silence_and_partial_ones_degrade():
     f = Feeder(h)
     f.run(2.0)
     f.run(1.0, "nan")
-    assert h.state is State.DROPPED and "non-finite" in h.events[-1].reason
+    assert h.state is State.DROPPED and "non-finite" in f.events[-1].reason
+    assert f.events[-1].board_time == pytest.approx(2.0)        # the last good sample
     h2 = make()
     f2 = Feeder(h2)
     f2.run(1.0)
@@ -141,8 +149,8 @@ def test_non_finite_samples_drop_like_silence_and_partial_ones_degrade():
     x[2] = np.inf
     f2.ring.write(f2.idx, x)
     f2.idx += BLOCK
-    h2.on_block(f2.t, x, None)
-    assert h2.state is State.DEGRADED and "non-finite" in h2.events[-1].reason
+    ev = h2.on_block(f2.t, x, None)
+    assert h2.state is State.DEGRADED and "non-finite" in ev[-1].reason
 
 
 def test_clipping_degrades_and_clean_windows_restore_ok():
@@ -150,13 +158,12 @@ def test_clipping_degrades_and_clean_windows_restore_ok():
     f = Feeder(h)
     f.run(3.0)
     f.run(0.5, "clip")
-    assert h.state is State.DEGRADED and "clipping" in h.events[-1].reason
+    assert h.state is State.DEGRADED and "clipping" in f.events[-1].reason
     t_clip = f.t
     f.run(6.0)
     # The first windows still contain clipped blocks: not clean. Two clean ones after it restore ok.
     f.windows(0.0, f.t)
-    ev = transitions(h)
-    assert ev == [("dropped", "ok"), ("ok", "degraded"), ("degraded", "ok")]
+    assert transitions(f.take()) == [("dropped", "ok"), ("ok", "degraded"), ("degraded", "ok")]
     assert h.state is State.OK
     assert t_clip < 8.0
 
@@ -171,7 +178,6 @@ def test_recovery_needs_n_clean_windows_after_a_drop():
         back = f.t
         f.run(8.0)
         assert h.state is State.RECOVERING and h.usable
-        h.take_events()
         # Windows from the return on: the first one starting at `back` has an issue (the gap) at its
         # start, so clean windows begin one hop later.
         t = back
@@ -194,7 +200,9 @@ def test_a_drop_during_recovery_goes_back_to_dropped():
     assert h.state is State.RECOVERING
     f.silence(1.0)
     assert h.state is State.DROPPED
-    assert transitions(h)[-3:] == [("ok", "dropped"), ("dropped", "recovering"), ("recovering", "dropped")]
+    ev = f.take()
+    assert transitions(ev)[-3:] == [("ok", "dropped"), ("dropped", "recovering"), ("recovering", "dropped")]
+    assert [e.board_time for e in ev[-3:]] == pytest.approx([2.0, 3.05, 3.5])   # each drop at its last good sample
 
 
 def test_a_short_gap_degrades_but_does_not_drop():
@@ -203,8 +211,7 @@ def test_a_short_gap_degrades_but_does_not_drop():
     f.run(2.0)
     f.silence(0.3)
     f.run(1.0)
-    ev = transitions(h)
-    assert ev[-1] == ("ok", "degraded")
+    assert transitions(f.take())[-1] == ("ok", "degraded")
     assert h.state is State.DEGRADED and "gap" in h.issue_reason
 
 
@@ -212,34 +219,80 @@ def test_status_disconnected_drops_at_once_and_recovers_when_samples_return():
     h = make()
     f = Feeder(h)
     f.run(2.0)
-    h.on_status(f.t, True, [])
-    assert h.state is State.DROPPED and "disconnected" in h.events[-1].reason
-    h.tick(f.t + 0.3)                 # no blocks while disconnected: stays dropped
+    f.take()
+    ev = h.on_status(f.t, True, [])
+    assert h.state is State.DROPPED and "disconnected" in ev[-1].reason
+    assert h.tick(f.t + 0.3) == []            # no blocks while disconnected: stays dropped
     assert h.state is State.DROPPED
-    h.on_status(f.t + 0.3, True, [])  # repeated STATUS: no new event
-    assert transitions(h)[-1] == ("ok", "dropped")
+    assert h.on_status(f.t + 0.3, True, []) == []  # repeated STATUS: no new event
+    assert transitions(ev) == [("ok", "dropped")]
     # The board sends no blocks for a disconnected sensor, so samples taken after the STATUS mean it is back.
     f.idx += 40
     f.run(0.1)
     assert h.state is State.RECOVERING
-    assert transitions(h) == [("dropped", "recovering")]
+    assert transitions(f.take()) == [("dropped", "recovering")]
 
 
-def test_a_stall_longer_than_the_timeout_is_a_drop_noticed_late():
+def test_a_latched_disconnect_does_not_redrop_a_channel_that_came_back():
+    """PROTOCOL.md: STATUS flags say what happened since the previous STATUS. A sensor back at 5.3 s is
+    still flagged in the STATUS of 6.0 s (it was disconnected in 5.0..6.0): that flag must not drop it again.
+    A 1.1 board says so itself (state: connected); for a 1.0 board the host sees the samples resumed after
+    the previous STATUS."""
+    for now in (None, False):                  # 1.0 board (no state), 1.1 board (state: back)
+        h = make()
+        f = Feeder(h)
+        f.run(4.0)
+        h.on_status(4.0, True, [], now=None if now is None else True, since=3.0)     # unplugged at 4.0
+        f.idx += int(1.3 * RATE)                                                      # no blocks 4.0..5.3
+        f.run(0.7)                                                                    # back: samples 5.3..6.0
+        assert h.state is State.RECOVERING
+        f.take()
+        assert h.on_status(6.0, True, [], now=now, since=5.0) == [] and h.state is State.RECOVERING
+        f.run(6.0)
+        f.windows(6.0, f.t)
+        assert transitions(f.take()) == [("recovering", "ok")]
+    # A 1.1 board that says "still disconnected" drops it (e.g. the sensor flapped again).
+    h = make()
+    f = Feeder(h)
+    f.run(4.0)
+    ev = h.on_status(4.2, True, [], now=True, since=3.0)
+    assert transitions(ev) == [("ok", "dropped")] and ev[0].board_time == pytest.approx(4.0)
+    assert h.on_status(5.0, False, [], now=False, since=4.2) == [] and not h.fault     # "back", per the board
+    # A 1.0 board's latched flag with no samples since the previous STATUS: still disconnected.
+    h = make()
+    f = Feeder(h)
+    f.run(4.0)
+    assert transitions(h.on_status(4.5, True, [], now=None, since=4.0)) == [("ok", "dropped")]
+
+
+def test_a_stall_longer_than_the_timeout_is_a_drop_noticed_late_but_dated_at_its_start():
     h = make()
     f = Feeder(h)
     f.run(2.0)
     f.idx += int(2.0 * RATE)          # the board sent nothing for 2 s (board time did not advance here)
     f.block()
-    assert transitions(h)[-2:] == [("ok", "dropped"), ("dropped", "recovering")]
+    ev = f.take()
+    assert transitions(ev)[-2:] == [("ok", "dropped"), ("dropped", "recovering")]
+    assert ev[-2].board_time == pytest.approx(2.0) and ev[-1].board_time == pytest.approx(4.05)
+
+
+def test_link_silence_drops_at_the_last_good_sample():
+    h = make()
+    f = Feeder(h)
+    f.run(2.0)
+    ev = h.on_link_silent("link silent for 3 s")
+    assert transitions(ev) == [("ok", "dropped")] and ev[0].board_time == pytest.approx(2.0)
+    assert ev[0].reason == "link silent for 3 s" and h.on_link_silent("again") == []
+    f.run(0.5)                        # bytes back, samples continue where they were: recovering
+    assert transitions(f.take())[-1] == ("dropped", "recovering")
 
 
 def test_status_faults_and_link_issues_degrade():
     h = make()
     f = Feeder(h)
     f.run(1.0)
-    h.on_status(f.t, False, ["ADC overrun"])
-    assert h.state is State.DEGRADED and h.events[-1].reason == "ADC overrun"
+    ev = h.on_status(f.t, False, ["ADC overrun"])
+    assert h.state is State.DEGRADED and ev[-1].reason == "ADC overrun"
     h2 = make()
     Feeder(h2).run(1.0)
     h2.on_issue(1.0, "5 of 20 frames failed CRC")
@@ -250,18 +303,19 @@ def test_restart_after_reboot_drops_then_recovers():
     h = make()
     f = Feeder(h)
     f.run(2.0)
-    h.restart(0.0, "the board rebooted")
-    assert h.state is State.DROPPED
+    ev = h.restart(0.0, "the board rebooted")
+    assert h.state is State.DROPPED and transitions(ev) == [("ok", "dropped")] and ev[0].board_time == 0.0
     f2 = Feeder(h)
     f2.run(0.5)
     assert h.state is State.RECOVERING
-    assert transitions(h)[-2:] == [("ok", "dropped"), ("dropped", "recovering")]
+    assert transitions(f2.take()) == [("dropped", "recovering")]
 
 
 def test_event_record_has_the_schema_fields():
     h = make()
-    Feeder(h).run(0.1)
-    d = h.take_events()[0].to_dict()
+    f = Feeder(h)
+    f.run(0.1)
+    d = f.take()[0].to_dict()
     assert d == {"type": "health", "channel": "seismic0", "modality": "seismic", "board_time": 0.05,
                  "from": "dropped", "to": "ok", "reason": "first data"}
 

@@ -11,7 +11,8 @@ import pytest
 
 from edge_rep.config import HealthSection, load_config
 from edge_rep.log_conversion import read_labels, to_recording
-from edge_rep.stream.assembler import WindowAssembler, WindowJob
+from edge_rep.stream.assembler import WindowAssembler
+from edge_rep.stream.windows import WindowJob
 from edge_rep.stream.daemon import playback_records
 from edge_rep.stream.health import HealthEvent
 from edge_rep.stream.schema import without_host_fields

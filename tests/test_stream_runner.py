@@ -4,7 +4,8 @@
 import numpy as np
 
 from edge_rep.modelspec import scenario_name
-from edge_rep.stream.assembler import WindowAssembler, WindowJob
+from edge_rep.stream.assembler import WindowAssembler
+from edge_rep.stream.windows import WindowJob
 from edge_rep.stream.classifier import BufferReplayClassifier
 from edge_rep.stream.outputs import ListSink, format_record
 from edge_rep.stream.notices import LinkChange
@@ -99,20 +100,39 @@ def test_window_record_schema_and_readable_line(backend):
     assert "acoustic missing, replaying acoustic buffers 1 s old" in line and rec["label"] in line
 
 
-def test_live_runner_skips_oldest_windows_when_behind_playback_never(backend):
+def test_live_runner_skips_by_time_behind_never_by_batch_size(backend):
+    """Five windows completed at once by fresh bytes (a stall's end) are all classified; windows whose bytes
+    arrived longer ago than max_lag_s (2 hops) are skipped live, each with a window_skipped notice line, and
+    never in playback."""
+    import time
     meta = backend.meta
-    summaries = []
-    for live, expect in ((True, 2), (False, 5)):
+
+    def runner(live):
         sink = ListSink()
-        runner = StreamRunner(WindowAssembler(meta.profile), BufferReplayClassifier(backend), [sink], "n",
-                              live=live, max_pending=2)
+        return StreamRunner(WindowAssembler(meta.profile), BufferReplayClassifier(backend), [sink], "n",
+                            live=live), sink
+
+    r, sink = runner(True)
+    fresh = [job(meta, 2.0 + i) for i in range(5)]
+    for j in fresh:
+        j.host_time_ready = time.time()
+    r.handle(fresh)
+    assert [w["board_time"] for w in sink.records] == [2.0, 3.0, 4.0, 5.0, 6.0] and r.stats.skipped == 0
+    assert r.max_lag_s == 2 * meta.profile.hop_s
+    for live in (True, False):
+        r, sink = runner(live)
         jobs = [job(meta, 2.0 + i) for i in range(5)]
-        runner.handle(jobs)
-        ws = [r for r in sink.records if r["type"] == "window"]
-        assert len(ws) == expect and runner.stats.skipped == 5 - expect
-        assert [w["board_time"] for w in ws] == [2.0 + i for i in range(5 - expect, 5)]   # the newest kept
-        summaries.append(runner.summary())
-    assert "3 skipped" in summaries[0] and "0 skipped" in summaries[1]
+        for i, j in enumerate(jobs):
+            j.host_time_ready = time.time() - (5.0 if i < 3 else 0.0)    # the first three arrived 5 s ago
+        r.handle(jobs)
+        kinds = [(x["type"], x.get("event"), x["board_time"]) for x in sink.records]
+        if live:
+            assert kinds == [("notice", "window_skipped", 2.0), ("notice", "window_skipped", 3.0),
+                             ("notice", "window_skipped", 4.0), ("window", None, 5.0), ("window", None, 6.0)]
+            assert r.stats.skipped == 3 and "3 skipped" in r.summary()
+            assert "the model fell behind" in sink.records[0]["message"] and sink.records[0]["boot"] == 0
+        else:
+            assert [k[0] for k in kinds] == ["window"] * 5 and r.stats.skipped == 0
 
 
 def test_link_changes_become_notice_lines_on_the_current_boot(backend):
@@ -121,7 +141,7 @@ def test_link_changes_become_notice_lines_on_the_current_boot(backend):
     sink = ListSink()
     runner = StreamRunner(WindowAssembler(backend.meta.profile), BufferReplayClassifier(backend), [sink], "node-1",
                           live=True)
-    runner.asm.boot = 3
+    runner.asm.board.boot = 3
     change = LinkChange("link_down", "disconnected: /dev/ttyUSB0 (device reports readiness to read); reopening")
     runner.run([[change], []])
     (rec,) = sink.records

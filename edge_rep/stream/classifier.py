@@ -18,7 +18,7 @@ import numpy as np
 from ..config import ReplaySection
 from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS
 from ..recording import fields_equal
-from .assembler import WindowJob
+from .windows import WindowJob
 
 
 @dataclass

@@ -3,10 +3,11 @@
     Notice("board_reset", boot=1, board_time=12.5, message="the board rebooted ...")   # from the assembler
     LinkChange("link_down", "disconnected: /dev/ttyUSB0 (...); reopening")             # from the port thread
 
-The assembler's notices carry the boot and board time they happened at. A ``LinkChange`` comes from
-the serial source's reader thread, which knows no board clock; the main loop turns it into a
-``Notice`` on the current boot with no board time. ``Notice.to_dict()`` is the notice's part of its
-JSON line (the output schema's ``notice_record`` adds schema, node and host time).
+The assembler's notices carry the boot and board time they happened at (the link's silence: the newest
+board time before it). A ``LinkChange`` comes from the serial source's reader thread, which knows no
+board clock; the main loop turns it into a ``Notice`` on the current boot with no board time.
+``Notice.to_dict()`` is the notice's part of its JSON line (the output schema's ``notice_record`` adds
+schema, node and host time).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Events of notices, by who raises them.
-BOARD_EVENTS = ("board_reset", "waiting_for_hello", "channel_rejected", "channel_ignored")
-LINK_EVENTS = ("link_up", "link_down", "link_wait")     # live only: a log replays no link changes
+BOARD_EVENTS = ("board_reset", "waiting_for_hello", "channel_rejected", "channel_ignored", "format_mismatch",
+                "windows_lost")
+SILENCE_EVENTS = ("link_silent", "link_resumed")       # from the bytes' receive times: a log replays them
+LINK_EVENTS = ("link_up", "link_down", "link_wait")     # live only: a log replays no port changes
+RUNNER_EVENTS = ("window_skipped",)                     # live only: the model fell behind real time
 
 
 @dataclass(frozen=True)
 class Notice:
-    event: str                        # one of BOARD_EVENTS or LINK_EVENTS
+    event: str                        # one of BOARD_EVENTS, SILENCE_EVENTS, LINK_EVENTS, RUNNER_EVENTS
     boot: int                         # the board's boot it happened on
     board_time: float | None          # seconds on that boot's clock; None when unknown (link changes)
     message: str                      # one readable line

@@ -1,10 +1,11 @@
 """The daemon's main loop: bytes from a source -> assembler -> classifier -> outputs.
 
 One loop serves ``edge-rep stream`` (a serial port read by its own thread) and log playback
-(``edge-rep replay``: a sensor log): only the source differs. In live mode the loop drains every chunk that arrived
-before cutting windows, and when more than ``max_pending`` windows are waiting (the model fell behind)
-it skips the oldest ones and counts them; a playback never skips, so it is exact. Memory stays bounded:
-rings are fixed, the source queue is bounded, and pending windows are capped.
+(``edge-rep replay``: a sensor log): only the source differs. In live mode a window whose bytes arrived
+more than ``max_lag_s`` ago when its turn comes (the model, or the loop, fell behind real time) is skipped,
+counted, and reported by a ``window_skipped`` notice; how many windows one batch of bytes completes never
+matters (a stall's end completes several at once). A playback never skips, so it is exact. Memory stays
+bounded: rings are fixed and the source queue is bounded.
 """
 
 from __future__ import annotations
@@ -16,19 +17,25 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .assembler import WindowAssembler, WindowJob
+from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
 from .health import HealthEvent
 from .notices import LinkChange, Notice
 from .schema import health_record, notice_record, window_record
 from .sdnotify import Notifier
+from .windows import WindowJob
 
 log = logging.getLogger("edge_rep.stream")
 
 
+# A window whose bytes arrived this many hops ago when its turn comes is skipped (live only).
+MAX_LAG_HOPS = 2.0
+
+
 @dataclass
 class Chunk:
-    """Bytes as they arrived: ``host_time`` is when (host clock, for latency), ``data`` what."""
+    """Bytes as they arrived: ``host_time`` is when (host clock, UNIX seconds; a sensor log keeps it), ``data``
+    what."""
 
     host_time: float
     data: bytes
@@ -38,7 +45,7 @@ class Chunk:
 class RunStats:
     windows: int = 0
     classified: int = 0
-    skipped: int = 0                  # windows dropped because the model fell behind (live only)
+    skipped: int = 0                  # windows skipped because the model fell behind (live only)
     events: int = 0
     labels: Counter = field(default_factory=Counter)
     scenarios: Counter = field(default_factory=Counter)
@@ -50,11 +57,14 @@ class RunStats:
 
 class StreamRunner:
     def __init__(self, assembler: WindowAssembler, classifier: BufferReplayClassifier, sinks: list, node: str,
-                 status=None, notifier: Notifier | None = None, live: bool = True, max_pending: int = 2):
+                 status=None, notifier: Notifier | None = None, live: bool = True, max_lag_s: float | None = None):
+        """``max_lag_s``: live, skip a window whose bytes arrived longer ago than this when its turn comes
+        (None: ``MAX_LAG_HOPS`` hops of the model's profile)."""
         self.asm, self.clf, self.sinks, self.node = assembler, classifier, sinks, node
         self.status, self.notifier = status, notifier or Notifier({})
-        self.live, self.max_pending = live, max(1, int(max_pending))
         self.meta = classifier.meta
+        self.live = live
+        self.max_lag_s = MAX_LAG_HOPS * self.meta.profile.hop_s if max_lag_s is None else float(max_lag_s)
         self.stats = RunStats()
         self.stop_requested = threading.Event()
         self._last = None          # last window record, for the status line
@@ -77,15 +87,18 @@ class StreamRunner:
                 if self.stop_requested.is_set():
                     break
                 items: list = []
+                fed_at = time.time()
                 for ch in chunks:
                     if isinstance(ch, LinkChange):    # from the serial source's reader thread (live only)
                         items.append(Notice(ch.event, self.asm.boot, None, ch.message))
                     else:
                         items += self.asm.feed(ch.data, ch.host_time)
-                self.handle(items)
+                if self.live:                          # the link's silence, between reads
+                    items += self.asm.tick(time.time())
+                self.handle(items, fed_at)
                 self.housekeeping()
         finally:
-            self.handle(self.asm.finish(), allow_skip=False)
+            self.handle(self.asm.finish(), time.time(), allow_skip=False)
             self.notifier.stopping()
 
     def housekeeping(self) -> None:
@@ -94,20 +107,18 @@ class StreamRunner:
         if self.status is not None and self._last is not None and self.status.due(now):
             self.status.update(self.status_text(), now)
 
-    def handle(self, items: list, allow_skip: bool | None = None) -> None:
-        """Write events and classify windows, in order; skip the oldest windows if too many wait."""
+    def handle(self, items: list, fed_at: float | None = None, allow_skip: bool | None = None) -> None:
+        """Write events and classify windows, in order. Live, a window whose bytes arrived more than
+        ``max_lag_s`` ago is skipped with a notice. ``fed_at``: when the items' bytes were fed (host clock),
+        the start of a playback's latency (live, latency runs from the bytes' arrival)."""
         allow_skip = self.live if allow_skip is None else allow_skip
-        jobs = [i for i in items if isinstance(i, WindowJob)]
-        skip = set()
-        if allow_skip and len(jobs) > self.max_pending:
-            skip = {id(j) for j in jobs[:len(jobs) - self.max_pending]}
-            self.stats.skipped += len(skip)
-            log.warning("the model fell behind: skipped %d window(s) (%d in total)", len(skip), self.stats.skipped)
         for item in items:
             if isinstance(item, WindowJob):
-                if id(item) in skip:
+                lag = time.time() - item.host_time_ready
+                if allow_skip and item.host_time_ready and lag > self.max_lag_s:
+                    self._skip(item, lag)
                     continue
-                self._window(item)
+                self._window(item, item.host_time_ready if self.live else fed_at)
             elif isinstance(item, HealthEvent):
                 self._emit(health_record(item, self.node))
                 if self.status is not None:
@@ -118,9 +129,17 @@ class StreamRunner:
             elif isinstance(item, Notice):
                 self._emit(notice_record(item, self.node))
 
-    def _window(self, job: WindowJob) -> None:
+    def _skip(self, job: WindowJob, lag: float) -> None:
+        """The model fell behind real time: this window is not classified; every skip is a notice line."""
+        self.stats.skipped += 1
+        msg = (f"window {job.index} ({job.t0:g}-{job.t1:g} s) skipped: its data arrived {lag:.1f} s ago, more than "
+               f"{self.max_lag_s:g} s; the model fell behind ({self.stats.skipped} skipped in total)")
+        log.warning(msg)
+        self._emit(notice_record(Notice("window_skipped", job.boot, job.t1, msg), self.node))
+
+    def _window(self, job: WindowJob, since: float | None) -> None:
         r = self.clf.classify(job)
-        latency = (time.time() - job.host_time_ready) * 1e3 if job.host_time_ready else None
+        latency = (time.time() - since) * 1e3 if since else None
         rec = window_record(r, self.meta.classes, self.meta.model_id, self.node, latency)
         self._emit(rec)
         s = self.stats
@@ -158,7 +177,7 @@ class StreamRunner:
         health = " ".join(f"{k}:{v}" for k, v in r["health"].items())
         c = self.asm.counters
         return (f"{self.node} boot {r['boot']} t={r['board_time']:.0f}s  {lab:<22} [{r['scenario']}{rep}]  {health}"
-                f"  windows {self.stats.windows} skipped {self.stats.skipped} crc {c.crc_errors}")
+                f"  windows {self.stats.windows} skipped {self.stats.skipped} frame errors {c.frame_errors}")
 
     def summary(self) -> str:
         s, c = self.stats, self.asm.counters
@@ -167,6 +186,6 @@ class StreamRunner:
         scen = ", ".join(f"{k} {v}" for k, v in s.scenarios.most_common()) or "none"
         return (f"{s.windows} windows ({s.classified} classified, {s.replayed} with replay, {s.skipped} skipped, "
                 f"{c.windows_lost} lost to reboots); scenarios: {scen}; {s.events} events; "
-                f"{c.frames} frames, {c.crc_errors} CRC errors, {c.frames_lost} frames lost, "
-                f"{c.bytes_discarded} bytes discarded, {c.boots} reboots"
+                f"{c.frames} frames, {c.frame_errors} frame errors ({c.crc_errors} CRC), {c.frames_lost} frames lost, "
+                f"{c.bytes_discarded} bytes discarded, {c.boots} reboots, {c.link_silences} link silences"
                 + (f", {c.bad_frames} frames not handled" if c.bad_frames else "") + f"; median latency {med}")

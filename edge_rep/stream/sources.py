@@ -8,7 +8,8 @@ live, ``LinkChange``s (the port came up, went down, cannot be opened yet), an em
 open, reopen with back-off after an unplug) and, given a ``LogWriter``, writes every byte to that
 sensor log on that thread before anything else touches it, so a slow model never costs recorded data.
 ``edge-rep stream --record`` and ``edge-rep record`` both read the port through it.
-``LogSource`` feeds a log's records as they were received, paced to real time or as fast as possible.
+``LogSource`` feeds a log's records as they were received, with their receive times, paced to real time or
+as fast as possible.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ class LogSource:
                 delay = start + (t - t_first) - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            yield [Chunk(time.time(), data)]
+            yield [Chunk(t, data)]    # the receive time the log kept: the link's silences replay as they were
 
     def close(self) -> None:
         pass

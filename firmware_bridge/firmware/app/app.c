@@ -1,6 +1,10 @@
 /* app.c: timer-driven sampling of a microphone (8 kHz, int16) and a geophone (100 Hz, int24) into
- * double buffers; the main loop frames every full half-buffer as DATA and sends it, plus a HEARTBEAT
- * and a STATUS once a second and the HELLO at boot and every 10 s (for hosts that connect late).
+ * double buffers; the main loop frames every full half-buffer as DATA and sends it, plus a HEARTBEAT,
+ * a STATUS and the HELLO once a second (the HELLO also at boot: a host that opens the port late knows
+ * the channels within a second). A STATUS also goes out at once when a sensor is unplugged or back.
+ *
+ * Every frame built takes the next sequence number, also one that is then not sent (it did not fit):
+ * the host sees the gap and the HEARTBEAT's frames_dropped counts it. Frames leave in sequence order.
  *
  * Double buffering: the interrupt fills half `active` while the main loop sends the other. If the
  * main loop has not sent the other half when the active one fills, the new block is dropped (its
@@ -19,6 +23,7 @@ typedef struct {
     uint64_t next_index;          /* sample index of the next conversion (counts lost samples too) */
     uint64_t first[2];            /* sample index of each half's first sample */
     volatile uint16_t flags;      /* EDGE_CH_* seen since the last STATUS */
+    uint16_t state;               /* EDGE_STATE_BITS that hold now (the sensor is unplugged) */
 } chan_t;
 
 static int16_t mic_buf[2][APP_MIC_BLOCK];
@@ -26,6 +31,7 @@ static int32_t geo_buf[2][APP_GEO_BLOCK];
 static chan_t mic, geo;
 static uint32_t tick_count, seq, frames_dropped;
 static uint64_t next_heartbeat_us, next_hello_us;
+static int status_now;            /* a sensor came or went: send a STATUS without waiting for the second */
 static uint8_t raw[EDGE_MAX_FRAME], wire[EDGE_MAX_WIRE];
 
 /* Microphone: ICS-40180 behind a preamp, 20 Pa full scale. Geophone: SM-24 (28.8 V/(m/s)) into a
@@ -92,8 +98,43 @@ void app_tick(void)
 void app_init(void)
 {
     send_hello();
-    next_hello_us = hal_micros() + 10000000u;
-    next_heartbeat_us = hal_micros() + 1000000u;
+    next_hello_us = hal_micros() + APP_HELLO_PERIOD_US;
+    next_heartbeat_us = hal_micros() + APP_HEARTBEAT_PERIOD_US;
+}
+
+/* Whether a channel's block may be sent: a disconnected sensor sends none (its samples are lost, its
+ * index runs on) and is latched in its flags; a change of state asks for a STATUS at once. */
+static int connected(chan_t *c, uint8_t channel_id)
+{
+    uint16_t state = hal_sensor_connected(channel_id) ? 0u : (uint16_t)EDGE_CH_SENSOR_DISCONNECTED;
+    if (state != c->state)
+        status_now = 1;
+    c->state = state;
+    if (state) {
+        uint32_t s = hal_irq_save();
+        c->flags |= EDGE_CH_SENSOR_DISCONNECTED;
+        hal_irq_restore(s);
+    }
+    return !state;
+}
+
+static void send_status(void)
+{
+    edge_writer_t w;
+    edge_header_t h = header();
+    edge_channel_status_t st[2];
+    uint32_t s = hal_irq_save();
+    st[0].channel_id = 0;
+    st[0].flags = mic.flags;
+    st[0].state = mic.state;
+    st[1].channel_id = 1;
+    st[1].flags = geo.flags;
+    st[1].state = geo.state;
+    mic.flags = geo.flags = 0;
+    hal_irq_restore(s);
+    edge_status(&w, raw, sizeof raw, &h, frames_dropped ? EDGE_BOARD_BUFFER_OVERFLOW : 0u, st, 2);
+    send(&w);
+    status_now = 0;
 }
 
 /* Oldest ready half of a channel, or -1. */
@@ -119,13 +160,17 @@ void app_poll(void)
     /* one DATA frame per 50 ms microphone block, carrying the geophone block of the same span
      * (it fills at tick 320 of the microphone's 400, so it is ready by then) */
     if (hm >= 0) {
-        edge_writer_t w;
-        edge_header_t h = header();
-        edge_data_begin(&w, raw, sizeof raw, &h);
-        edge_data_block_i16(&w, 0, mic.first[hm], mic_buf[hm], APP_MIC_BLOCK);
-        if (hg >= 0)
-            edge_data_block_i24(&w, 1, geo.first[hg], geo_buf[hg], APP_GEO_BLOCK);
-        send(&w);
+        int mic_on = connected(&mic, 0), geo_on = hg >= 0 && connected(&geo, 1);
+        if (mic_on || geo_on) {
+            edge_writer_t w;
+            edge_header_t h = header();
+            edge_data_begin(&w, raw, sizeof raw, &h);
+            if (mic_on)
+                edge_data_block_i16(&w, 0, mic.first[hm], mic_buf[hm], APP_MIC_BLOCK);
+            if (geo_on)
+                edge_data_block_i24(&w, 1, geo.first[hg], geo_buf[hg], APP_GEO_BLOCK);
+            send(&w);
+        }
         clear_ready(&mic, hm);
         if (hg >= 0)
             clear_ready(&geo, hg);
@@ -133,23 +178,15 @@ void app_poll(void)
     if (now >= next_heartbeat_us) {
         edge_writer_t w;
         edge_header_t h = header();
-        edge_channel_status_t st[2];
-        uint32_t s = hal_irq_save();
-        st[0].channel_id = 0;
-        st[0].flags = mic.flags;
-        st[1].channel_id = 1;
-        st[1].flags = geo.flags;
-        mic.flags = geo.flags = 0;
-        hal_irq_restore(s);
         edge_heartbeat(&w, raw, sizeof raw, &h, frames_dropped);
         send(&w);
-        h = header();
-        edge_status(&w, raw, sizeof raw, &h, frames_dropped ? EDGE_BOARD_BUFFER_OVERFLOW : 0u, st, 2);
-        send(&w);
-        next_heartbeat_us += 1000000u;
+        send_status();
+        next_heartbeat_us += APP_HEARTBEAT_PERIOD_US;
+    } else if (status_now) {
+        send_status();
     }
     if (now >= next_hello_us) {
         send_hello();
-        next_hello_us += 10000000u;
+        next_hello_us += APP_HELLO_PERIOD_US;
     }
 }

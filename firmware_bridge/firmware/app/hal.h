@@ -14,6 +14,7 @@ int16_t hal_adc_mic(void);        /* microphone, raw int16 counts */
 int32_t hal_adc_geophone(void);   /* geophone, raw 24-bit counts in an int32 */
 uint64_t hal_micros(void);        /* microseconds since boot */
 uint64_t hal_board_uid(void);     /* hardware-unique id */
+int hal_sensor_connected(uint8_t channel_id);   /* 0: the sensor of channel 0 (mic) or 1 (geophone) is unplugged */
 void hal_serial_write(const uint8_t *buf, size_t n);   /* blocking UART / USB-CDC write */
 uint32_t hal_irq_save(void);      /* disable interrupts, return the previous state */
 void hal_irq_restore(uint32_t state);

@@ -1,7 +1,8 @@
 /* hal_host.c: a deterministic host "board" so the application builds and runs under gcc.
  * Time is simulated: each hal_idle() runs 1 ms of timer interrupts. Samples are a known function of
  * their index (the tests check every one), frames go to stdout as raw bytes, and the program exits
- * after EDGE_HOST_SECONDS (default 1) of board time. */
+ * after EDGE_HOST_SECONDS (default 1) of board time. EDGE_HOST_MIC_OFF="A-B" unplugs the microphone
+ * from A to B seconds of board time. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -9,12 +10,22 @@
 
 static void (*timer_isr)(void);
 static uint32_t timer_rate;
-static uint64_t now_us, end_us, mic_index, geo_index;
+static uint64_t now_us, end_us, mic_index, geo_index, mic_off_us = 1, mic_on_us = 0;
 
 void hal_init(void)
 {
-    const char *s = getenv("EDGE_HOST_SECONDS");
+    const char *s = getenv("EDGE_HOST_SECONDS"), *off = getenv("EDGE_HOST_MIC_OFF");
+    double a, b;
     end_us = (uint64_t)((s ? atof(s) : 1.0) * 1e6);
+    if (off && sscanf(off, "%lf-%lf", &a, &b) == 2 && 0 <= a && a < b) {
+        mic_off_us = (uint64_t)(a * 1e6);
+        mic_on_us = (uint64_t)(b * 1e6);
+    }
+}
+
+int hal_sensor_connected(uint8_t channel_id)
+{
+    return channel_id != 0 || now_us < mic_off_us || now_us >= mic_on_us;
 }
 
 void hal_timer_start(uint32_t rate_hz, void (*isr)(void))

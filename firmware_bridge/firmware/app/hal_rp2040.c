@@ -51,6 +51,14 @@ int32_t hal_adc_geophone(void)
 
 uint64_t hal_micros(void) { return time_us_64(); }
 
+/* The reference board has no sensor-detect pins: both sensors count as connected. A board with a detect
+ * line (a jack switch, a bias-current sense) reads it here; the app then reports unplugs in STATUS. */
+int hal_sensor_connected(uint8_t channel_id)
+{
+    (void)channel_id;
+    return 1;
+}
+
 uint64_t hal_board_uid(void)
 {
     pico_unique_board_id_t id;

@@ -1,4 +1,4 @@
-/* edge_proto: portable C99 encoder for the edge-rep wire protocol v1.0 (see ../../PROTOCOL.md).
+/* edge_proto: portable C99 encoder for the edge-rep wire protocol v1.1 (see ../../PROTOCOL.md).
  *
  * No malloc, no globals: every function writes into buffers the caller owns. A frame is built in
  * two steps: the message into a raw buffer (edge_writer_t, at most EDGE_MAX_FRAME bytes), then
@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define EDGE_VERSION_MAJOR 1
-#define EDGE_VERSION_MINOR 0
+#define EDGE_VERSION_MINOR 1
 
 #define EDGE_MSG_HELLO 0x01
 #define EDGE_MSG_DATA 0x02
@@ -42,6 +42,8 @@
 #define EDGE_CH_SENSOR_DISCONNECTED (1u << 1)
 #define EDGE_CH_BUFFER_OVERFLOW (1u << 2)
 #define EDGE_CH_CLIPPING (1u << 3)
+/* STATUS state (1.1): the bits of a channel that hold now; only SENSOR_DISCONNECTED is a state */
+#define EDGE_STATE_BITS EDGE_CH_SENSOR_DISCONNECTED
 
 #define EDGE_HEADER_SIZE 18
 #define EDGE_CRC_SIZE 4
@@ -75,7 +77,8 @@ typedef struct {
 
 typedef struct {
     uint8_t channel_id;
-    uint16_t flags;         /* EDGE_CH_* */
+    uint16_t flags;         /* EDGE_CH_* seen since the previous STATUS (latched) */
+    uint16_t state;         /* EDGE_STATE_BITS that hold now (1.1): EDGE_CH_SENSOR_DISCONNECTED or 0 */
 } edge_channel_status_t;
 
 /* CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, init 0xFFFFFFFF, xorout 0xFFFFFFFF.
@@ -106,6 +109,7 @@ void edge_data_block_i24(edge_writer_t *w, uint8_t channel_id, uint64_t first_in
 void edge_data_block_i32(edge_writer_t *w, uint8_t channel_id, uint64_t first_index, const int32_t *s, uint16_t n);
 void edge_data_block_f32(edge_writer_t *w, uint8_t channel_id, uint64_t first_index, const float *s, uint16_t n);
 void edge_heartbeat(edge_writer_t *w, uint8_t *buf, size_t cap, const edge_header_t *h, uint32_t frames_dropped);
+/* STATUS: the latched flags of every channel, then (1.1) the state of every channel, in the same order. */
 void edge_status(edge_writer_t *w, uint8_t *buf, size_t cap, const edge_header_t *h, uint32_t board_flags,
                  const edge_channel_status_t *ch, uint8_t n_channels);
 

@@ -238,6 +238,8 @@ void edge_status(edge_writer_t *w, uint8_t *buf, size_t cap, const edge_header_t
         edge_put_u8(w, 0);
         edge_put_u16(w, ch[i].flags);
     }
+    for (i = 0; i < n_channels; i++) /* 1.1: appended, so a 1.0 receiver reads the frame as before */
+        edge_put_u16(w, ch[i].state);
 }
 
 size_t edge_finish(edge_writer_t *w, uint8_t *out, size_t cap)

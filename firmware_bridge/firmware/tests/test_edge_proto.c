@@ -91,13 +91,34 @@ static void test_frame(void)
         CHECK(wire[m] != 0);
     m = cobs_decode(wire + 1, n - 2, dec);
     CHECK(m == EDGE_HEADER_SIZE + 1 + 2 * EDGE_BLOCK_HEADER_SIZE + 6 + 9 + EDGE_CRC_SIZE);
-    CHECK(dec[0] == 1 && dec[1] == 0 && dec[2] == EDGE_MSG_DATA && dec[4] == 7 && dec[6] == 42);
+    CHECK(dec[0] == 1 && dec[1] == EDGE_VERSION_MINOR && dec[2] == EDGE_MSG_DATA && dec[4] == 7 && dec[6] == 42);
     CHECK(dec[EDGE_HEADER_SIZE] == 2); /* block count */
     crc = (uint32_t)dec[m - 4] | (uint32_t)dec[m - 3] << 8 | (uint32_t)dec[m - 2] << 16 | (uint32_t)dec[m - 1] << 24;
     CHECK(crc == edge_crc32c(0, dec, m - 4));
     /* the saturated int24 sample: 0x7FFFFF little-endian, third sample of block 2 is -1 = FF FF FF */
     CHECK(dec[m - 4 - 9 + 3] == 0xFF && dec[m - 4 - 9 + 4] == 0xFF && dec[m - 4 - 9 + 5] == 0x7F);
     CHECK(dec[m - 5] == 0xFF && dec[m - 6] == 0xFF && dec[m - 7] == 0xFF);
+}
+
+/* STATUS 1.1: the latched flags of each channel, then the state of each channel, appended in the same order. */
+static void test_status(void)
+{
+    uint8_t raw[EDGE_MAX_FRAME], wire[EDGE_MAX_WIRE], dec[EDGE_MAX_FRAME];
+    edge_channel_status_t st[2] = {{0, EDGE_CH_SENSOR_DISCONNECTED | EDGE_CH_CLIPPING, 0},
+                                   {5, EDGE_CH_SENSOR_DISCONNECTED, EDGE_CH_SENSOR_DISCONNECTED}};
+    edge_writer_t w;
+    edge_header_t h = {1, 9, 2000000ull};
+    size_t n, m;
+    const uint8_t *p = dec + EDGE_HEADER_SIZE;
+    edge_status(&w, raw, sizeof raw, &h, EDGE_BOARD_CLOCK_FAULT, st, 2);
+    n = edge_finish(&w, wire, sizeof wire);
+    CHECK(n > 0);
+    m = cobs_decode(wire + 1, n - 2, dec);
+    CHECK(m == EDGE_HEADER_SIZE + 4 + 1 + 2 * 4 + 2 * 2 + EDGE_CRC_SIZE);
+    CHECK(p[0] == EDGE_BOARD_CLOCK_FAULT && p[4] == 2);
+    CHECK(p[5] == 0 && p[7] == (EDGE_CH_SENSOR_DISCONNECTED | EDGE_CH_CLIPPING) && p[9] == 5);
+    CHECK(p[13] == 0 && p[14] == 0);                                  /* channel 0: connected now (back) */
+    CHECK(p[15] == EDGE_CH_SENSOR_DISCONNECTED && p[16] == 0);        /* channel 5: still disconnected */
 }
 
 static void test_bounds(void)
@@ -135,6 +156,7 @@ int main(void)
     test_crc();
     test_cobs();
     test_frame();
+    test_status();
     test_bounds();
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);

@@ -5,7 +5,7 @@
  *   hello     BOARD SEQ TS UID NAME FIRMWARE NCH {ID MODALITY FMT RATE_MHZ SCALE UNITS SENSOR}*NCH
  *   data      BOARD SEQ TS NBLOCKS {CH FMT FIRST COUNT V1 .. VCOUNT}*NBLOCKS
  *   heartbeat BOARD SEQ TS DROPPED
- *   status    BOARD SEQ TS BOARD_FLAGS N {CH FLAGS}*N
+ *   status    BOARD SEQ TS BOARD_FLAGS N {CH FLAGS STATE}*N
  * and writes, per command, the complete wire frame (both 0x00 delimiters) as lowercase hex.
  */
 #include <stdio.h>
@@ -106,6 +106,7 @@ int main(void)
             for (k = 0; k < nch && k < MAX_CH; k++) {
                 st[k].channel_id = (uint8_t)num();
                 st[k].flags = (uint16_t)num();
+                st[k].state = (uint16_t)num();
             }
             edge_status(&w, raw, sizeof raw, &h, flags, st, nch);
         } else {
