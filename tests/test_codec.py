@@ -7,7 +7,7 @@ from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge.codec import Decoder, encode
+from firmware_bridge.codec import BoardReboot, Decoder, FrameError, FramesLost, encode
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.protocol import (
     FMT_FLOAT32,
@@ -79,18 +79,47 @@ def test_crc_errors_and_discards_are_charged_to_the_last_board():
     assert b.crc_errors + dec.stats.cobs_errors == 1 and b.bytes_discarded == len(bad) - 2
 
 
-def test_sequence_gaps_resets_and_wraparound():
+def test_sequence_gaps_late_frames_resets_and_wraparound():
+    """PROTOCOL.md section 7: a skipped number is lost once 16 newer frames came without it; a late frame fills
+    its gap; boots are told by the clock and the boot HELLO, never by a wrapped sequence number alone."""
     dec = Decoder()
-    seqs = [0, 1, 2, 5, 6]
-    dec.feed(b"".join(encode(Heartbeat(board_id=1, seq=s)) for s in seqs))
+    hb = [encode(Heartbeat(board_id=1, seq=s, timestamp_us=s * 100_000)) for s in range(40)]
+    got = dec.decode(b"".join(hb[i] for i in [0, 1, 2, 5, 3, *range(6, 20)]))   # 3 comes late, 4 never
     b = dec.stats.boards[1]
-    assert (b.seq_gaps, b.frames_lost, b.resets) == (1, 2, 0)
-    dec.feed(encode(hello(seq=0, board=1)) + encode(Heartbeat(board_id=1, seq=1)))
-    assert (b.seq_gaps, b.resets) == (1, 1)
-    dec.feed(encode(Heartbeat(board_id=1, seq=0)))      # backwards without a HELLO: a reset whose HELLO was lost
-    assert (b.seq_gaps, b.resets, b.frames) == (1, 2, 8)
-    dec.feed(b"".join(encode(Heartbeat(board_id=2, seq=s)) for s in (2**32 - 2, 2**32 - 1, 0, 1)))
-    assert (dec.stats.boards[2].seq_gaps, dec.stats.boards[2].resets) == (0, 0)   # wraps around cleanly
+    assert (b.seq_gaps, b.frames_late, b.frames_lost, b.resets) == (1, 1, 0, 0)    # 4 may still come
+    got += dec.decode(hb[20] + hb[21])
+    assert (b.frames_lost, b.missing) == (1, set())                                 # 21 - 4 > 16: lost
+    lost = [g for g in got if isinstance(g, FramesLost)]
+    assert lost == [FramesLost(1, 1)] and got.index(lost[0]) == len(got) - 2       # announced at frame 21
+    # A reboot: the clock goes back by more than 1 s (its HELLO was lost) ...
+    got = dec.decode(encode(Heartbeat(board_id=1, seq=3, timestamp_us=0)))
+    assert got[0] == BoardReboot(1, 3, 0) and b.resets == 1
+    # ... or the boot HELLO (seq 0, stamped under 1 s after boot) after other frames of the board.
+    got = dec.decode(encode(hello(seq=0, board=1)))
+    assert isinstance(got[0], BoardReboot) and b.resets == 2
+    # The sequence number wraps: a periodic HELLO on seq 0 years into a boot is not a reboot.
+    year_us = 365 * 86400 * 10**6
+    late = [Heartbeat(board_id=2, seq=2**32 - 2, timestamp_us=year_us), Heartbeat(board_id=2, seq=2**32 - 1,
+                                                                                    timestamp_us=year_us + 1)]
+    dec.decode(b"".join(encode(m) for m in late) + encode(Hello(board_id=2, seq=0, timestamp_us=year_us + 2))
+               + encode(Heartbeat(board_id=2, seq=1, timestamp_us=year_us + 3)))
+    b2 = dec.stats.boards[2]
+    assert (b2.seq_gaps, b2.frames_lost, b2.resets, b2.frames) == (0, 0, 0, 4)
+    # A repeated frame is stale, neither lost nor late.
+    dec.decode(encode(Heartbeat(board_id=2, seq=0, timestamp_us=year_us + 2)))
+    assert (b2.frames_stale, b2.frames_late, b2.resets) == (1, 0, 0)
+
+
+def test_link_events_come_in_stream_order_whatever_the_chunking():
+    bad = bytearray(encode(data(2)))
+    bad[20] ^= 0x40
+    stream = encode(hello()) + encode(data(1)) + b"\x00\xff\x01\x00" + bytes(bad) + encode(data(3))
+    whole = Decoder().decode(stream)
+    assert [type(x).__name__ for x in whole] == ["Hello", "Data", "FrameError", "FrameError", "Data"]
+    assert [x.reason for x in whole if isinstance(x, FrameError)] == ["cobs", "crc"]
+    dec = Decoder()
+    bytewise = [x for i in range(len(stream)) for x in dec.decode(stream[i:i + 1])]
+    assert bytewise == whole and dec.stats.frame_errors == 2
 
 
 def _raw_frame(major=1, minor=0, mtype=3, payload=b"\x00\x00\x00\x00", seq=0):
@@ -117,6 +146,23 @@ def test_garbage_truncation_and_oversize_runs_resynchronise_with_bounded_buffer(
     got += dec.feed(encode(data(2)) + b"garbage" + encode(data(3)))
     assert [m.seq for m in got] == [2, 3]
     assert dec.stats.oversize == 1 and dec.stats.bytes_discarded >= 3 * MAX_ENCODED + len(b"garbage")
+
+
+def test_status_state_is_appended_in_1_1_and_absent_from_1_0():
+    from firmware_bridge.protocol import CH_CLIPPING, CH_SENSOR_DISCONNECTED
+    st = Status(board_id=1, seq=4, channels={0: CH_SENSOR_DISCONNECTED | CH_CLIPPING, 3: CH_SENSOR_DISCONNECTED},
+                state={3: CH_SENSOR_DISCONNECTED})              # channel 0 is back, channel 3 still disconnected
+    (new,) = Decoder().feed(encode(st))
+    assert new == st
+    (old,) = Decoder().feed(encode(st, minor=0))                # a 1.0 board: latched flags only
+    assert old.state is None and old.channels == st.channels
+    raw_new, raw_old = cobs.decode(encode(st)[1:-1]), cobs.decode(encode(st, minor=0)[1:-1])
+    assert (raw_new[1], raw_old[1]) == (1, 0)
+    assert raw_new[18:-4] == raw_old[18:-4] + bytes([0, 0, CH_SENSOR_DISCONNECTED, 0])   # appended: u16 per channel
+    with pytest.raises(BridgeError, match="state names channels"):
+        encode(Status(channels={0: 0}, state={1: CH_SENSOR_DISCONNECTED}))
+    with pytest.raises(BridgeError, match="writes 1.0 to 1.1"):
+        encode(st, minor=2)
 
 
 def test_encoder_refuses_bad_messages():

@@ -82,6 +82,39 @@ def test_pty_stream_with_drop_unplug_and_replug_then_playback_matches(tmp_path, 
     assert comparable(again) == comparable(recs)
 
 
+def test_a_board_that_goes_silent_on_an_open_port_is_reported_and_its_recording_replays_it(tmp_path, backend):
+    """The board stops sending for 4 s of wall time (a hung MCU; the pty stays open): past [health] link_timeout_s
+    (3 s, host clock) the live daemon says link_silent and drops every channel at its last good sample; bytes
+    again give link_resumed and recovery. The recorded log plays back to the same lines, those included."""
+    from edge_rep.stream.notices import LINK_EVENTS
+    sim = Simulator.synthetic(backend.meta.profile, 12.0, 12, Scenario.parse(["stall@3-11"]))
+    link = PtyLink(tmp_path / "board")
+    board = threading.Thread(target=run_realtime, args=(sim, link, SPEED), kwargs={"on_event": lambda s: None},
+                             daemon=True)
+    sink = ListSink()
+    try:
+        run_stream(live_config(str(link.link), tmp_path / "rec"), backend, sinks=[sink], on_started=board.start,
+                   stop_after_s=12.0 / SPEED + 1.5)
+    finally:
+        board.join(timeout=10)
+        link.close()
+    recs = sink.records
+    events = [(r.get("event") or f"{r['channel']}:{r['to']}", r["board_time"]) for r in recs if r["type"] != "window"]
+    i = events.index(("link_silent", 3.0))
+    assert events[i + 1:i + 3] == [("acoustic0:dropped", 3.0), ("seismic0:dropped", 3.0)]
+    assert [e for e, _ in events].count("link_silent") == 1 and "link_resumed" in [e for e, _ in events[i:]]
+    drop = next(r for r in recs if r.get("channel") == "acoustic0" and r.get("to") == "dropped")
+    assert drop["reason"] == "link silent for 3 s"
+    assert any(r.get("channel") == "acoustic0" and r.get("to") == "recovering" for r in recs)
+    (log_path,) = list((tmp_path / "rec").glob("*.edgelog"))
+    again = playback_records(live_config(str(link.link)), str(log_path), backend)
+
+    def comparable(rs):
+        return [without_host_fields(r) for r in rs if r.get("event") not in LINK_EVENTS]
+
+    assert comparable(again) == comparable(recs)
+
+
 def test_port_that_cannot_open_is_one_line_error(tmp_path, capsys, stream_model):
     from edge_rep.cli import main
     conf = tmp_path / "c.toml"

@@ -144,9 +144,10 @@ class ChannelHealth:
         sensor was disconnected at some time since the previous STATUS, at board time ``since``; None:
         unknown, the flag is taken as the state); ``now``: the state a 1.1 board adds (still disconnected
         or back), None from a 1.0 board. Disconnected now drops the channel at once, until a STATUS says
-        it is back or samples taken after that STATUS arrive (a board sends no blocks for a disconnected sensor). A 1.0 board's
-        latched flag counts as "now" unless the channel's samples resumed after ``since``: that
-        disconnection is over, and re-dropping the channel for it would be wrong. Other faults degrade."""
+        it is back or samples taken after that STATUS arrive (a board sends no blocks for a disconnected
+        sensor). A 1.0 board's latched flag counts as "now" unless the channel's samples resumed after
+        ``since``: that disconnection is over, and re-dropping the channel for it would be wrong. Other
+        faults degrade."""
         if now is None:
             resumed = self.resumed_at is not None and since is not None and self.resumed_at > since
             now = disconnected and not resumed
