@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.protocol import Data, Hello
-from firmware_bridge.sensorlog import SensorLog, messages
+from firmware_bridge.codec import BoardReboot
+from firmware_bridge.protocol import Data, Hello, Message
+from firmware_bridge.sensorlog import SensorLog, decoder_for
 
 from .errors import EdgeRepError
 from .outpaths import OutputKind, claim, is_miniseed, is_wav, staged_file
@@ -54,9 +55,10 @@ def read_labels(log_path: str | os.PathLike) -> list[LabelInterval]:
 def to_recording(log: SensorLog, decoder=None) -> Recording:
     """Decoded samples in physical units on the log's timeline (seconds from ``header.start_time``).
 
-    A board's sample i is at board time i / rate; each boot (a HELLO with sequence 0, or the sample
-    indices going back) is placed on the host clock by its earliest frame: board time 0 = min(host
-    receive time - board timestamp). Lost samples are NaN, so gaps stay gaps across drops and resets.
+    A board's sample i is at board time i / rate; each boot (the decoder's ``BoardReboot``: PROTOCOL.md
+    section 7, the rule the daemon follows) is placed on the host clock by its earliest frame: board time
+    0 = min(host receive time - board timestamp). Lost samples are NaN, so gaps stay gaps across drops and
+    resets.
     """
     hello: Hello | None = None
     anchor = None                       # host time of board time 0 for the current boot
@@ -64,12 +66,17 @@ def to_recording(log: SensorLog, decoder=None) -> Recording:
     boots: list[list] = []              # per boot: [anchor candidates, piece indices]
     descriptors = {}
     skipped = 0
-    last_index: dict[int, int] = {}
-    for t, m in messages(log, decoder):
+    dec = decoder or decoder_for(log.header, f"log {log.path}")
+    items = ((t, m) for t, chunk in log.records for m in dec.decode(chunk))
+    for t, m in items:
+        if isinstance(m, BoardReboot):
+            boots.append([[], []])
+            continue
+        if not isinstance(m, Message):
+            continue                    # failed or lost frames: their samples are gaps
         if isinstance(m, Hello):
-            if hello is None or m.seq == 0:
+            if hello is None:
                 boots.append([[], []])
-                last_index = {}
             hello = m
             for c in m.channels:
                 old = descriptors.get(c.channel_id)
@@ -82,16 +89,12 @@ def to_recording(log: SensorLog, decoder=None) -> Recording:
             skipped += 1                # data before any HELLO: rates and scales unknown
             continue
         if isinstance(m, Data):
-            if any(b.first_index < last_index.get(b.channel_id, -1) for b in m.blocks):
-                boots.append([[], []])  # indices went back: the board rebooted and its HELLO was lost
-                last_index = {}
             for b in m.blocks:
                 c = hello.channel(b.channel_id)
                 if c is None:
                     continue
                 pieces.append((b.channel_id, b.first_index / c.sample_rate, c.to_physical(b.samples)))
                 boots[-1][1].append(len(pieces) - 1)
-                last_index[b.channel_id] = b.first_index + len(b.samples)
         boots[-1][0].append(t - m.timestamp_us / 1e6)
     if not pieces:
         raise EdgeRepError(f"log {log.path}: no samples after a HELLO ({len(log.records)} records); nothing to convert")

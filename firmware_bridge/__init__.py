@@ -2,7 +2,8 @@
 it never imports edge_rep (a test checks), and edge_rep builds on it.
 
     protocol    message dataclasses (Hello, Data, Heartbeat, Status) and constants; PROTOCOL.md is normative
-    codec       encode(msg) -> bytes, Decoder().feed(bytes) -> [messages] (never raises, bounded memory)
+    codec       encode(msg) -> bytes, Decoder().feed(bytes) -> [messages], .decode(bytes) -> [messages and link
+                events: failed frames, lost frames, reboots] (never raises, bounded memory)
     csv_input   CsvDecoder: CSV lines from hobby boards -> the same messages
     port        open_port, PortReader feeding a PortProtocol (reopens after unplugs), PortError with a kind
     pty         PtyLink: a pseudo-terminal standing in for a board's serial port
