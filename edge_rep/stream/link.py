@@ -70,5 +70,5 @@ class LinkMonitor:
         Call ``silence_due(host_time)`` first, so a silence noticed only now is called too."""
         gap = host_time - self.last_bytes if self.silent and self.last_bytes is not None else None
         self.silent = False
-        self.last_bytes = host_time if self.last_bytes is None else max(self.last_bytes, host_time)
+        self.last_bytes = host_time     # not the max: a host clock stepped back must not hide a silence for long
         return gap
