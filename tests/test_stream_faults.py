@@ -75,7 +75,8 @@ def trail(out):
 def test_dead_sensor_dropped_at_its_last_good_sample(fault, reason):
     _, evs, ws, _ = run([fault])
     e = first(evs, "seismic0", "dropped")
-    assert e is not None and reason in e.reason and e.board_time == pytest.approx(3.0)
+    # At the last good sample: for a flat line, its start as the flat-line test places it (to one 50 ms block).
+    assert e is not None and reason in e.reason and abs(e.board_time - 3.0) <= 0.05 + 1e-9
     assert first(evs, "acoustic0", "dropped") is None
     assert all(w.present["seismic"] is False for w in ws if w.t0 >= 4.0)
 
