@@ -117,6 +117,51 @@ def _datasets(tmp: Path) -> dict[str, str]:
     return out
 
 
+CASES = LOGS.parent / "cases"
+
+
+def _units_inputs(tmp: Path) -> dict[str, str]:
+    """For the units cases: StationXML files that lack car_mixed.mseed's channel (XX.NODE..EHZ) or its time
+    span, a dataset in counts, and a dataset that mixes units (a counts recording under a profile in m/s,
+    as a hand-made manifest could; write_dataset refuses to write one)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from edge_rep.dataset import FORMAT, FORMAT_VERSION, write_dataset, write_recording
+    from edge_rep.profiles import get_profile
+    from edge_rep.recording import Channels, LabelInterval, Recording
+
+    out = {}
+    try:
+        from obspy import UTCDateTime
+        from obspy.core.inventory import Channel, InstrumentSensitivity, Inventory, Network, Response, Station
+    except ImportError:
+        out["no_obspy"] = "obspy (the seismic extra) is not installed"
+    else:
+        for name, code, start in (("other_channel", "BHZ", "2024-05-01"), ("other_span", "EHZ", "2020-01-01")):
+            resp = Response(instrument_sensitivity=InstrumentSensitivity(4e8, 1.0, "M/S", "COUNTS"))
+            cha = Channel(code, "", 0.0, 0.0, 0.0, 0.0, sample_rate=200.0, start_date=UTCDateTime(start),
+                          end_date=UTCDateTime(start) + 3600, response=resp)
+            inv = Inventory([Network("XX", [Station("NODE", 0.0, 0.0, 0.0, channels=[cha])])], source="a user")
+            out[name] = str(tmp / f"{name}.xml")
+            inv.write(out[name], format="STATIONXML")
+    mod = get_profile("mod")
+    counts = replace(mod, modalities=(mod.modalities[0], replace(mod.modalities[1], units="counts")))
+    rec = Recording("quiet", {"seismic": Channels(np.random.default_rng(0).normal(0, 50, 100 * 8), 100.0,
+                                                  units="counts")}, [LabelInterval(0.0, 8.0, "background")])
+    out["counts"] = str(write_dataset(tmp / "datasets" / "counts", [(rec, "test")], counts))
+    root = tmp / "datasets" / "mixed"
+    write_recording(root / "recordings" / "quiet.npz", rec)
+    digest = hashlib.sha256((root / "recordings" / "quiet.npz").read_bytes()).hexdigest()
+    (root / "manifest.json").write_text(json.dumps(
+        {"format": FORMAT, "version": FORMAT_VERSION, "profile": mod.to_dict(), "classes": list(mod.classes),
+         "recordings": [{"id": "quiet", "file": "recordings/quiet.npz", "split": "test", "sha256": digest,
+                         "duration_s": 8.0, "labels": ["background"]}]}))
+    out["mixed"] = str(root)
+    return out
+
+
 def build_cases(tmp: Path) -> list[Case]:
     """The sweep, with everything it needs made inside ``tmp`` (an empty folder)."""
     tmp = Path(tmp)
@@ -150,6 +195,9 @@ def build_cases(tmp: Path) -> list[Case]:
     man_fifo.mkdir(parents=True)
     os.mkfifo(man_fifo / "manifest.json")
     drop_skip = _can_drop_file_override()
+    units = _units_inputs(tmp)
+    mseed = str(CASES / "car_mixed.mseed")         # int32 counts, channel XX.NODE..EHZ
+    no_obspy = units.get("no_obspy", "")
 
     out = "out of range"
     cases = [
@@ -249,6 +297,36 @@ def build_cases(tmp: Path) -> list[Case]:
              "outside the dataset folder"),
         Case("evaluate, manifest file '../'", ["evaluate", "--data", ds["dotdot"], "--out", o],
              "outside the dataset folder"),
+        # units (docs/data-format.md): counts never pass for Pa or m/s
+        Case("convert mseed in counts without calibration", ["convert", "mseed", mseed, "--out", o],
+             "--sensitivity COUNTS_PER_UNIT", skip=no_obspy),
+        Case("convert --sensitivity 0", ["convert", "mseed", mseed, "--out", o, "--sensitivity", "0"], out),
+        Case("convert --sensitivity -4e8", ["convert", "mseed", mseed, "--out", o, "--sensitivity", "-400000000"], out),
+        Case("convert --sensitivity nan", ["convert", "mseed", mseed, "--out", o, "--sensitivity", "nan"],
+             "not a finite number"),
+        Case("convert --sensitivity inf", ["convert", "mseed", mseed, "--out", o, "--sensitivity", "inf"],
+             "not a finite number"),
+        Case("convert --sensitivity abc", ["convert", "mseed", mseed, "--out", o, "--sensitivity", "abc"],
+             "is not a number"),
+        Case("convert --sensitivity seismic=0", ["convert", "mod-csv", str(folder), "--out", o, "--sensitivity",
+                                                 "seismic=0"], out),
+        Case("convert --full-scale 0", ["convert", "wav", str(folder), "--out", o, "--full-scale", "0"], out),
+        Case("convert wav --sensitivity", ["convert", "wav", str(folder), "--out", o, "--sensitivity", "100"],
+             "give --full-scale VALUE"),
+        Case("convert --inventory lacking the channel", ["convert", "mseed", mseed, "--out", o, "--inventory",
+                                                         units.get("other_channel", a_file)],
+             "other_channel.xml has no channel XX.NODE..EHZ", skip=no_obspy),
+        Case("convert --inventory lacking the time span", ["convert", "mseed", mseed, "--out", o, "--inventory",
+                                                           units.get("other_span", a_file)],
+             "but not for its time span", skip=no_obspy),
+        Case("convert --inventory not a StationXML", ["convert", "mseed", mseed, "--out", o, "--inventory", a_file],
+             "notes.txt: not a readable StationXML", skip=no_obspy),
+        Case("evaluate --model in m/s on data in counts", ["evaluate", "--model", "default", "--data",
+                                                            units["counts"], "--out", o],
+             "seismic is in counts, but"),
+        Case("evaluate --model on a dataset mixing units", ["evaluate", "--model", "default", "--data",
+                                                            units["mixed"], "--out", o],
+             "a dataset never mixes units"),
     ]
     return cases
 

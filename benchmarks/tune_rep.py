@@ -153,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     from edge_rep.train import TrainConfig, fit
     out = refuse_foreign(args.out, TUNE_FOLDER)
     out.mkdir(parents=True, exist_ok=True)
-    backbone, _ = load_model(args.backbone)
+    backbone, meta = load_model(args.backbone)
     feat_path = Path(args.save_features or args.features or out / "features.npz")
     if args.data:
         from edge_rep.dataset import load_dataset, window_arrays
         ds = load_dataset(args.data)
+        meta.check_fits(ds.profile, what=args.backbone, data=args.data)     # units and profile
         preps = {s: prepare(backbone, window_arrays(ds.recordings(s), ds.profile), desc=s) for s in ("train", "val")}
         save_features(feat_path, preps)
         print(f"wrote {feat_path}")

@@ -102,13 +102,14 @@ def _build(tensors: dict[str, torch.Tensor], model: EdgeREP) -> EdgeREP:
 
 
 def load_model(path: str | Path | None = None, profile: Profile | None = None,
-               classes: tuple[str, ...] | None = None) -> tuple[EdgeREP, ModelMeta]:
+               classes: tuple[str, ...] | None = None, data: str = "the data") -> tuple[EdgeREP, ModelMeta]:
     """Load a checkpoint (None: the bundled default) -> (eval-mode model, sidecar).
 
-    With ``profile``/``classes`` given, refuse a checkpoint made for another profile or class list."""
+    With ``profile``/``classes`` given, refuse a checkpoint made for another profile, unit or class list
+    (``ModelMeta.check_fits``; ``data`` names the dataset in its message)."""
     p = Path(path) if path is not None else default_model_path()
     tensors, meta, model = _read(p)
-    meta.check_fits(profile, classes, what=str(p))
+    meta.check_fits(profile, classes, what=str(p), data=data)
     return _build(tensors, model), meta
 
 

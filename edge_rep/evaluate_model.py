@@ -32,27 +32,13 @@ from .dataset import SPLITS, load_dataset, window_arrays
 from .errors import EdgeRepError
 from .levels import accepted_band, window_level_db
 from .metrics import confusion, macro_f1, per_class
-from .modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, ModelMeta, single_drop_patterns
+from .modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, check_units, single_drop_patterns
 from .outpaths import OutputKind, claim, json_file_has, staged_folder
 
 METRICS_FORMAT = 1
 SPLIT_CHOICES = (*SPLITS, "all")
 MODEL_EVALUATION = OutputKind("model evaluation folder", folder=True,
                               owned=lambda p: json_file_has(p / "metrics.json", "scenarios"))
-
-
-def check_units(meta: ModelMeta, data_profile, data: str, model: str) -> None:
-    """A model trained on one unit refuses data in another (Pa vs counts...): one line naming the fix."""
-    for spec in meta.profile.modalities:
-        try:
-            have = data_profile.modality(spec.name).units
-        except EdgeRepError:
-            continue                      # a missing modality is check_fits' to report
-        if have != spec.units:
-            raise EdgeRepError(f"{data}: {spec.name} is in {have or 'no stated unit'}, but {model} takes "
-                               f"{spec.units or 'no stated unit'}; convert the data with its calibration (e.g. "
-                               f"'edge-rep convert mseed SRC --sensitivity COUNTS_PER_UNIT') or use a model "
-                               f"trained on {have or 'that data'}")
 
 
 def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, split: str = "test",

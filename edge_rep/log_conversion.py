@@ -27,7 +27,8 @@ from firmware_bridge.protocol import Data, Hello, Message
 from firmware_bridge.sensorlog import SensorLog, decoder_for
 
 from .errors import EdgeRepError
-from .outpaths import OutputKind, claim, is_miniseed, is_wav, staged_file
+from .calibration import WAV_SIDECAR_FORMAT, stationxml_beside, to_stationxml_unit, wav_sidecar, wav_sidecar_path
+from .outpaths import OutputKind, claim, is_miniseed, is_wav, json_file_has, staged_file
 from .recording import Channels, LabelInterval, Recording
 
 
@@ -136,6 +137,18 @@ def to_recording(log: SensorLog, decoder=None) -> Recording:
 
 WAV = OutputKind("WAV file", folder=False, owned=is_wav)
 MSEED = OutputKind("miniSEED file", folder=False, owned=is_miniseed)
+# The sidecars that say what a WAV / miniSEED file holds: part of the output, replaced only with force
+WAV_SIDECAR = OutputKind("WAV sidecar (.wav.json)", folder=False,
+                         owned=lambda p: json_file_has(p, "format", WAV_SIDECAR_FORMAT))
+STATIONXML = OutputKind("StationXML file", folder=False, owned=lambda p: is_own_stationxml(p))
+STATIONXML_SOURCE = "edge-rep"
+
+
+def is_own_stationxml(path: Path) -> bool:
+    """A StationXML file edge-rep wrote (its <Source> says so)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return b"<FDSNStationXML" in head and f"<Source>{STATIONXML_SOURCE}</Source>".encode() in head
 
 
 def to_dataset(rec: Recording, out: str | os.PathLike, force: bool = False) -> list[Path]:
@@ -148,20 +161,27 @@ def to_dataset(rec: Recording, out: str | os.PathLike, force: bool = False) -> l
 
 
 def to_wav(rec: Recording, out: str | os.PathLike, force: bool = False) -> list[Path]:
-    """A float32 WAV per modality in physical units; lost samples become 0 (WAV cannot hold gaps)."""
+    """A float32 WAV per modality in physical units, with its sidecar ``<wav>.json`` (modality, units,
+    ``full_scale`` null: the samples are the physical values), so ``edge-rep convert wav`` reads it back
+    without options. Lost samples become 0 (WAV cannot hold gaps)."""
     from scipy.io import wavfile
     out = Path(out)
     paths = {name: out if len(rec.modalities) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix or '.wav'}")
              for name in rec.modalities}
     for name, ch in rec.modalities.items():    # every check before the first file is written
         claim(paths[name], WAV, force)
+        claim(wav_sidecar_path(paths[name]), WAV_SIDECAR, force)
         if abs(round(ch.sample_rate) - ch.sample_rate) > 1e-6 * ch.sample_rate:
             raise EdgeRepError(f"{name}: {ch.sample_rate:g} Hz is not a whole number of Hz, which WAV needs; "
                                f"convert to dataset or mseed instead")
+    written = []
     for name, ch in rec.modalities.items():
-        with staged_file(paths[name]) as tmp:
+        side = wav_sidecar_path(paths[name])
+        with staged_file(paths[name]) as tmp, staged_file(side) as tmp_side:   # the pair lands together
             wavfile.write(tmp, int(round(ch.sample_rate)), np.nan_to_num(ch.data, nan=0.0).T.astype(np.float32))
-    return list(paths.values())
+            tmp_side.write_text(json.dumps(wav_sidecar(name, ch.units)) + "\n")
+        written += [paths[name], side]
+    return written
 
 
 def _seed_channel(modality: str, rate: float) -> str:
@@ -170,14 +190,50 @@ def _seed_channel(modality: str, rate: float) -> str:
     return band + ("DF" if modality == "acoustic" else "HZ")
 
 
+def _inventory(rec: Recording, network: str, station: str):
+    """A StationXML inventory for the traces ``to_mseed`` writes: per channel an InstrumentSensitivity of
+    1.0 from the channel's physical unit (M/S, PA) to COUNTS and one flat stage, so removing the sensitivity
+    (or the response) of these float32 samples is the identity. The position is unknown: 0, 0."""
+    from obspy import UTCDateTime
+    from obspy.core.inventory import Channel, InstrumentSensitivity, Inventory, Network, Response, Site, Station
+    from obspy.core.inventory.response import PolesZerosResponseStage
+
+    channels = []
+    for name, ch in rec.modalities.items():
+        unit = to_stationxml_unit(ch.units or "counts")
+        for row in range(ch.n_channels):
+            stage = PolesZerosResponseStage(stage_sequence_number=1, stage_gain=1.0, stage_gain_frequency=1.0,
+                                            input_units=unit, output_units="COUNTS",
+                                            pz_transfer_function_type="LAPLACE (RADIANS/SECOND)",
+                                            normalization_frequency=1.0, zeros=[], poles=[], normalization_factor=1.0)
+            resp = Response(instrument_sensitivity=InstrumentSensitivity(
+                value=1.0, frequency=1.0, input_units=unit, output_units="COUNTS",
+                output_units_description="float32 samples equal to the physical value"), response_stages=[stage])
+            channels.append(Channel(_seed_channel(name, ch.sample_rate), f"{row:02d}", 0.0, 0.0, 0.0, 0.0,
+                                    sample_rate=ch.sample_rate, start_date=UTCDateTime(ch.start_time),
+                                    end_date=UTCDateTime(ch.end_time), response=resp,
+                                    description=f"{name} ({ch.units or 'no stated unit'})"))
+    sta = Station(station, 0.0, 0.0, 0.0, site=Site(name=f"edge-rep recording {rec.id}"), channels=channels,
+                  start_date=UTCDateTime(rec.start_time))
+    return Inventory(networks=[Network(network, stations=[sta])], source=STATIONXML_SOURCE, sender=STATIONXML_SOURCE)
+
+
 def to_mseed(rec: Recording, out: str | os.PathLike, network: str = "XX", force: bool = False) -> list[Path]:
-    """miniSEED (float32), one trace per channel and run of samples without gaps."""
+    """miniSEED (float32, physical units), one trace per channel and run of samples without gaps, and beside
+    it a StationXML (``stationxml_beside``: OUT.xml) saying so, so ``edge-rep convert mseed`` reads it back
+    without options."""
     try:
         from obspy import Stream, Trace, UTCDateTime
     except ImportError:
         raise EdgeRepError("miniSEED output needs obspy; pip install 'edge-rep[seismic]'") from None
+    xml = stationxml_beside(out)
+    if Path(out) == xml:
+        raise EdgeRepError(f"--out {out}: its StationXML goes beside it as {xml.name}; give the miniSEED file "
+                           f"another suffix, e.g. .mseed")
     out = claim(out, MSEED, force)
+    claim(xml, STATIONXML, force)
     st = Stream()
+    station = ""
     for name, ch in rec.modalities.items():
         station = re.sub(r"[^A-Za-z0-9]", "", str(ch.sensor.get("board", "") or rec.id)).upper()[:5] or "EDGE"
         for row, x in enumerate(ch.data):
@@ -192,6 +248,8 @@ def to_mseed(rec: Recording, out: str | os.PathLike, network: str = "XX", force:
                 st.append(tr)
     if not st:
         raise EdgeRepError(f"recording '{rec.id}': no samples to write")
-    with staged_file(out) as tmp:
+    inv = _inventory(rec, network, station)
+    with staged_file(out) as tmp, staged_file(xml) as tmp_xml:      # the pair lands together
         st.write(str(tmp), format="MSEED", encoding="FLOAT32")
-    return [out]
+        inv.write(str(tmp_xml), format="STATIONXML", validate=True)
+    return [out, xml]

@@ -151,10 +151,13 @@ class ModelMeta:
         return cls.from_dict(d, source=str(p))
 
     def check_fits(self, profile: Profile | None = None, classes: tuple[str, ...] | None = None,
-                   what: str = "model") -> None:
+                   what: str = "model", data: str = "the data") -> None:
         """Refuse this model where another profile or class list is expected: the one check that a model
         fits (loading a checkpoint, a runtime backend). ``profile``/``classes`` None: not checked;
-        ``classes`` defaults to the profile's. Raises EdgeRepError naming ``what`` (e.g. the file)."""
+        ``classes`` defaults to the profile's. Units first (``check_units``: the commonest mismatch, with
+        its own advice). Raises EdgeRepError naming ``what`` (e.g. the file) and ``data`` (the dataset)."""
+        if profile is not None:
+            check_units(self, profile, data, what)
         if profile is not None and replace(profile, classes=self.classes) != self.profile:
             mine, theirs = f"'{self.profile.name}'", f"'{profile.name}'"
             if self.profile.name == profile.name:      # same name, other rates or windows: show them
@@ -165,6 +168,22 @@ class ModelMeta:
         if want is not None and tuple(want) != self.classes:
             raise EdgeRepError(f"{what}: the model has classes {list(self.classes)}, expected {list(want)}; "
                                "use a model trained on this class list")
+
+
+def check_units(meta: ModelMeta, data_profile: Profile, data: str, model: str) -> None:
+    """A model trained on one unit refuses data in another (Pa vs counts, m/s vs counts...), by the units
+    its sidecar's profile and the dataset's profile record: one line naming the data, the model and the fix.
+    The one units check of every model load against data (evaluate --model, --backbone, train --resume)."""
+    for spec in meta.profile.modalities:
+        try:
+            have = data_profile.modality(spec.name).units
+        except EdgeRepError:
+            continue                      # a missing modality is check_fits' to report
+        if have != spec.units:
+            raise EdgeRepError(f"{data}: {spec.name} is in {have or 'no stated unit'}, but {model} takes "
+                               f"{spec.units or 'no stated unit'}; convert the data with its calibration (e.g. "
+                               f"'edge-rep convert mseed SRC --sensitivity COUNTS_PER_UNIT') or use a model "
+                               f"trained on {have or 'that data'}")
 
 
 def sidecar_path(model_path: str | Path) -> Path:

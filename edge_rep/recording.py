@@ -137,9 +137,15 @@ class Recording:
         return best if best_overlap >= 0.5 * (t1 - t0) else None
 
     def validate(self, profile: Profile) -> None:
-        """Raise EdgeRepError unless this recording fits ``profile`` (rates, channels, labels)."""
+        """Raise EdgeRepError unless this recording fits ``profile`` (rates, channels, units, labels): a
+        dataset holds one unit per modality, the profile's, never counts beside Pa."""
         for name, ch in self.modalities.items():
             spec = profile.modality(name)
+            if ch.units != spec.units:
+                raise EdgeRepError(f"recording '{self.id}': {name} is in {ch.units or 'no stated unit'} but profile "
+                                   f"'{profile.name}' holds {spec.units or 'no stated unit'} (a dataset never mixes "
+                                   f"units); calibrate it to {spec.units or 'that unit'} (edge-rep convert "
+                                   f"--sensitivity/--full-scale/--inventory) or put it in a dataset of its own")
             if abs(ch.sample_rate - spec.sample_rate) > 1e-6 * spec.sample_rate:
                 raise EdgeRepError(f"recording '{self.id}': {name} is sampled at {ch.sample_rate:g} Hz but profile "
                                    f"'{profile.name}' expects {spec.sample_rate:g} Hz; resample it first")

@@ -352,6 +352,9 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(data_dir)
+    if resume:      # checkpoints made on other data (say in counts, this in m/s) are refused
+        for ckpt in _training_checkpoints(out):
+            ModelMeta.load(sidecar_path(ckpt)).check_fits(ds.profile, what=str(ckpt), data=str(data_dir))
     if tc.missing != "both" and tc.missing not in ds.profile.modality_names:
         raise EdgeRepError(f"missing type '{tc.missing}': use one of {', '.join(ds.profile.modality_names)} or both")
     train_arrays = window_arrays(ds.recordings("train"), ds.profile)

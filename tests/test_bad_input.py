@@ -264,13 +264,14 @@ def test_fault_levels_in_range():
 
 def test_convert_into_a_train_only_dataset_warns(tmp_path, capsys):
     write_wav(tmp_path / "one" / "car" / "a.wav")
-    assert main(["convert", "wav", str(tmp_path / "one" / "car" / "a.wav"), "--out", str(tmp_path / "d1")]) == 0
+    assert main(["convert", "wav", str(tmp_path / "one" / "car" / "a.wav"), "--out", str(tmp_path / "d1"),
+                 "--full-scale", "20"]) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("edge-rep: warning: ")
     assert "every recording is in the train split" in err
     for i in range(4):
         write_wav(tmp_path / "four" / "car" / f"{i}.wav")
-    assert main(["convert", "wav", str(tmp_path / "four"), "--out", str(tmp_path / "d4")]) == 0
+    assert main(["convert", "wav", str(tmp_path / "four"), "--out", str(tmp_path / "d4"), "--full-scale", "20"]) == 0
     assert capsys.readouterr().err == ""
 
 

@@ -50,22 +50,25 @@ def test_synth_bad_arguments(tmp_path, capsys):
 
 def test_convert_wav_and_csv(tmp_path, capsys):
     write_wav(tmp_path / "wav" / "truck" / "a.wav")
-    assert main(["convert", "wav", str(tmp_path / "wav"), "--out", str(tmp_path / "d1")]) == 0
+    assert main(["convert", "wav", str(tmp_path / "wav"), "--out", str(tmp_path / "d1"), "--full-scale", "20"]) == 0
     man = json.loads((tmp_path / "d1" / "manifest.json").read_text())
-    assert man["recordings"][0]["labels"] == ["truck"]
+    assert man["recordings"][0]["labels"] == ["truck"] and man["profile"]["modalities"][0]["units"] == "Pa"
     write_mod_csv_node(tmp_path / "csv" / "n1", seconds=2.0)
-    assert main(["convert", "mod-csv", str(tmp_path / "csv"), "--out", str(tmp_path / "d2"), "--label", "car"]) == 0
+    assert main(["convert", "mod-csv", str(tmp_path / "csv"), "--out", str(tmp_path / "d2"), "--label", "car",
+                 "--units", "counts"]) == 0
+    man = json.loads((tmp_path / "d2" / "manifest.json").read_text())
+    assert [m["units"] for m in man["profile"]["modalities"]] == ["counts", "counts"]
 
 
 def test_convert_bad_input_is_one_line_exit_2(tmp_path, capsys):
     _one_line_error(capsys, ["convert", "wav", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "not found")
     write_mod_csv_node(tmp_path / "csv" / "n1", seconds=2.0)
     _one_line_error(capsys, ["convert", "mod-csv", str(tmp_path / "csv"), "--out", str(tmp_path / "o"),
-                             "--label", "spaceship"], "spaceship")
+                             "--label", "spaceship", "--units", "counts"], "spaceship")
     p = tmp_path / "csv" / "n1" / "ehz.csv"
     p.write_text(p.read_text() + "123.0\n")
     _one_line_error(capsys, ["convert", "mod-csv", str(tmp_path / "csv"), "--out", str(tmp_path / "o"),
-                             "--label", "car"], "ehz.csv: truncated or corrupt")
+                             "--label", "car", "--units", "counts"], "ehz.csv: truncated or corrupt")
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "x.wav").write_bytes(b"RIFFjunk")
     _one_line_error(capsys, ["convert", "wav", str(tmp_path / "w"), "--out", str(tmp_path / "o")], "x.wav")

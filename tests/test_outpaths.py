@@ -172,10 +172,35 @@ def test_convert_log_outputs(foreign, tmp_path, capsys):
                     "x-seismic.wav: already exists and is a file, not an edge-rep WAV file")
     assert mine.read_text() == "not a wav" and not (tmp_path / "x-acoustic.wav").exists()   # nothing half-written
     mine.unlink()
+    # the sidecar is part of the output: a user's x-acoustic.wav.json is refused even with --force
+    notes = tmp_path / "x-acoustic.wav.json"
+    notes.write_text('{"my": "notes"}')
+    _one_line_error(capsys, ["convert-log", src, "--to", "wav", "--out", tmp_path / "x.wav", "--force"],
+                    "x-acoustic.wav.json: already exists and is a file, not an edge-rep WAV sidecar")
+    assert notes.read_text() == '{"my": "notes"}' and not list(tmp_path.glob("x-*.wav"))
+    notes.unlink()
     assert main(["convert-log", str(src), "--to", "wav", "--out", str(tmp_path / "x.wav")]) == 0
-    assert sorted(p.name for p in tmp_path.glob("x-*.wav")) == ["x-acoustic.wav", "x-seismic.wav"]
+    assert sorted(p.name for p in tmp_path.glob("x-*.wav*")) == ["x-acoustic.wav", "x-acoustic.wav.json",
+                                                                 "x-seismic.wav", "x-seismic.wav.json"]
     _one_line_error(capsys, ["convert-log", src, "--to", "wav", "--out", tmp_path / "x.wav"], "pass --force")
+    (tmp_path / "x-acoustic.wav").unlink()       # a WAV gone, its sidecar left: replaced only with --force
+    _one_line_error(capsys, ["convert-log", src, "--to", "wav", "--out", tmp_path / "x.wav"],
+                    "x-acoustic.wav.json: an edge-rep WAV sidecar (.wav.json) is already there; pass --force")
     assert main(["convert-log", str(src), "--to", "wav", "--out", str(tmp_path / "x.wav"), "--force"]) == 0
+    # miniSEED: its StationXML beside it (x.xml) is guarded the same way
+    xml = tmp_path / "m.xml"
+    xml.write_text("<notes/>")
+    _one_line_error(capsys, ["convert-log", src, "--to", "mseed", "--out", tmp_path / "m.mseed", "--force"],
+                    "m.xml: already exists and is a file, not an edge-rep StationXML file")
+    assert xml.read_text() == "<notes/>" and not (tmp_path / "m.mseed").exists()
+    xml.unlink()
+    assert main(["convert-log", str(src), "--to", "mseed", "--out", str(tmp_path / "m.mseed")]) == 0
+    (tmp_path / "m.mseed").unlink()
+    _one_line_error(capsys, ["convert-log", src, "--to", "mseed", "--out", tmp_path / "m.mseed"],
+                    "m.xml: an edge-rep StationXML file is already there; pass --force")
+    assert main(["convert-log", str(src), "--to", "mseed", "--out", str(tmp_path / "m.mseed"), "--force"]) == 0
+    _one_line_error(capsys, ["convert-log", src, "--to", "mseed", "--out", tmp_path / "n.xml"],
+                    "its StationXML goes beside it as n.xml")
 
 
 def test_export_and_evaluate_refuse_foreign_folders(foreign, tmp_path, capsys):

@@ -32,8 +32,12 @@ def test_gap_marks_modality_absent_and_keeps_time():
 def test_validate_rejects_wrong_rate_and_unknown_label():
     r = _rec()
     r.validate(MOD)
-    r.modalities["seismic"] = Channels(np.zeros(500), 200.0)
+    r.modalities["seismic"] = Channels(np.zeros(500), 200.0, units="m/s")
     with pytest.raises(EdgeRepError, match="200 Hz"):
+        r.validate(MOD)
+    r = _rec()
+    r.modalities["seismic"].units = "counts"          # a dataset never mixes units: counts under m/s is refused
+    with pytest.raises(EdgeRepError, match="r1': seismic is in counts but profile 'mod' holds m/s"):
         r.validate(MOD)
     r = _rec()
     r.labels.append(LabelInterval(0, 1, "spaceship"))

@@ -12,10 +12,13 @@ def add_arguments(p) -> None:
     p.add_argument("log", type=path_arg, help="sensor log file")
     p.add_argument("--to", choices=("dataset", "wav", "mseed"), required=True,
                    help="dataset: one .npz recording (labels from LOG.labels.json); wav: one float32 WAV per "
-                        "modality (gaps become 0); mseed: miniSEED, one trace per channel and gap-free run "
-                        "(needs obspy)")
+                        "modality in physical units (gaps become 0) with a sidecar <wav>.json saying its modality "
+                        "and unit; mseed: miniSEED in physical units, one trace per channel and gap-free run, with "
+                        "a StationXML beside it (OUT.xml, sensitivity 1.0) (needs obspy). 'edge-rep convert' reads "
+                        "each back without calibration options")
     p.add_argument("--out", required=True, type=path_arg,
-                   help="output file; for WAV with several modalities, <out>-<modality>.wav")
+                   help="output file; for WAV with several modalities, <out>-<modality>.wav; the sidecar "
+                        "(<wav>.json, OUT.xml) is part of the output: replaced only with --force")
     add_force(p, "output file of the same kind")
 
 

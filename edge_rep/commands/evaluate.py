@@ -69,7 +69,7 @@ def run(args) -> int:
     ds = load_dataset(args.data)
     backbone = None
     if args.backbone:
-        backbone, _ = load_model(args.backbone, profile=ds.profile)
+        backbone, _ = load_model(args.backbone, profile=ds.profile, data=args.data)   # units too
     tr = window_arrays(ds.recordings("train"), ds.profile)
     te = window_arrays(ds.recordings("test"), ds.profile)
     if len(tr) == 0 or len(te) == 0:

@@ -1,8 +1,11 @@
 """Converters from public datasets and plain files into edge-rep recordings (then the dataset format).
 
-Each module defines ``load(src: Path, profile: Profile, label: str | None) -> list[Recording]``; the
-``edge-rep convert`` command picks one by ``FORMATS`` name, splits the recordings by recording (never
-by window) and writes them with ``edge_rep.dataset.write_dataset``.
+Each module defines ``load(src: Path, profile: Profile, label: str | None, calibration: Calibration)
+-> list[Recording]``; the ``edge-rep convert`` command picks one by ``FORMATS`` name, splits the
+recordings by recording (never by window) and writes them with ``edge_rep.dataset.write_dataset``.
+Every loader states the unit its samples are in and converts them with ``edge_rep.calibration.to_units``
+as each file is read: samples come out in the profile's physical unit, or in a raw unit the user kept on
+purpose (``--units counts``), or the file is refused naming the option to use.
 """
 
 from __future__ import annotations

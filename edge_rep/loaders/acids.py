@@ -2,6 +2,9 @@
 ``Output_data`` (samples, or samples x channels), saved as MATLAB v7 or older (SciPy reads them) or v7.3
 (HDF5: needs h5py, the ``matlab`` extra). Both are sampled at 1025.6 Hz nominal, which ACIDS's
 own code (and the ``acids`` profile) treats as 1024 Hz. One recording per run present in either folder.
+
+Units: ACIDS publishes no calibration, so its samples are taken as counts: give each modality's
+``--sensitivity MODALITY=COUNTS_PER_UNIT`` or keep counts on purpose with ``--units counts``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration import COUNTS, Calibration, to_units
 from ..dataset import check_spans
 from ..errors import EdgeRepError
 from ..profiles import Profile
@@ -78,7 +82,9 @@ def read_mat(path: Path) -> np.ndarray:
     return x.T.astype(np.float32)
 
 
-def load(src: Path, profile: Profile, label: str | None = None) -> list[Recording]:
+def load(src: Path, profile: Profile, label: str | None = None,
+         calibration: Calibration | None = None) -> list[Recording]:
+    cal = calibration or Calibration()
     if not src.is_dir():
         raise EdgeRepError(f"{src}: not a folder; point at the folder holding Acoustics/ and Seismic/")
     runs: dict[str, dict[str, Path]] = {}
@@ -94,8 +100,9 @@ def load(src: Path, profile: Profile, label: str | None = None) -> list[Recordin
             if modality not in profile.modality_names:
                 continue
             spec = profile.modality(modality)
-            mods[modality] = Channels(read_mat(path), spec.sample_rate, 0.0, "counts",
-                                      {"file": str(path.relative_to(src)), "nominal_rate": 1025.6})
+            mods[modality] = to_units(Channels(read_mat(path), spec.sample_rate, 0.0, COUNTS,
+                                               {"file": str(path.relative_to(src)), "nominal_rate": 1025.6}),
+                                      modality, profile, cal, str(path), fmt="acids")
         rec = Recording(id=run, modalities=mods, metadata={"source": "acids", "run": run})
         lens = {m: c.n_samples for m, c in mods.items()}
         if len(set(lens.values())) > 1 and max(lens.values()) - min(lens.values()) > 0.01 * max(lens.values()):

@@ -5,6 +5,10 @@ A CSV holds one sample per line: either just the value, or ``timestamp,value`` (
 further columns are ignored: the value is the last column). An optional header line is skipped. With
 timestamps, the start time comes from the first one and the rate they imply is checked against the
 nominal rate. Audio is resampled 16 kHz -> the profile's rate with scipy.signal.resample_poly.
+
+Units: both files hold counts. Give ``--sensitivity seismic=COUNTS_PER_UNIT`` (a Raspberry Shake RS4D's
+geophone, EHZ: about 3.99e8 counts per m/s) and ``--sensitivity acoustic=...`` (counts per Pa), or keep
+counts on purpose with ``--units counts`` (or ``--units acoustic=counts``).
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration import COUNTS, Calibration, to_units
 from ..dataset import check_spans
 from ..errors import EdgeRepError
 from ..profiles import Profile
 from ..recording import Channels, Recording
 from . import find_files, label_from_path, rec_id, resample, resolve_label, whole_label
 
-FILES = {"aud16000.csv": ("acoustic", 16000.0, "counts"), "ehz.csv": ("seismic", 100.0, "counts")}
+FILES = {"aud16000.csv": ("acoustic", 16000.0, COUNTS), "ehz.csv": ("seismic", 100.0, COUNTS)}
 
 
 def read_csv(path: Path, nominal_rate: float) -> tuple[np.ndarray, float | None]:
@@ -59,7 +64,9 @@ def _numeric(s: str) -> bool:
         return False
 
 
-def load(src: Path, profile: Profile, label: str | None = None) -> list[Recording]:
+def load(src: Path, profile: Profile, label: str | None = None,
+         calibration: Calibration | None = None) -> list[Recording]:
+    cal = calibration or Calibration()
     files = find_files(src, tuple(FILES), "Raspberry Shake CSV (aud16000.csv / ehz.csv)")
     folders = sorted({p.parent for p in files})
     out = []
@@ -75,8 +82,9 @@ def load(src: Path, profile: Profile, label: str | None = None) -> list[Recordin
             values, t0 = read_csv(path, rate)
             spec = profile.modality(modality)
             data = resample(values[None, :], rate, spec.sample_rate, str(path))
-            mods[modality] = Channels(data, spec.sample_rate, t0 or 0.0, units,
-                                      {"file": fname, "original_rate": rate, "sensor": "Raspberry Shake"})
+            mods[modality] = to_units(Channels(data, spec.sample_rate, t0 or 0.0, units,
+                                               {"file": fname, "original_rate": rate, "sensor": "Raspberry Shake"}),
+                                      modality, profile, cal, str(path), fmt="mod-csv")
             starts.append(t0 or 0.0)
         if not mods:
             continue

@@ -9,6 +9,9 @@ arbitrary pickled objects. A tensor is (1, intervals, samples per interval) in t
 Each sample becomes one 2 s recording. These samples are windows of longer runs: splitting them
 file by file leaks runs across splits. ``load`` therefore groups files by their name with the trailing
 sample number removed (``<run>_<n>.pt``), and ``convert`` splits by those groups.
+
+Units: FOCAL's samples carry no calibration, so they are taken as counts: give each modality's
+``--sensitivity MODALITY=COUNTS_PER_UNIT`` or keep counts on purpose with ``--units counts``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration import COUNTS, Calibration, to_units
 from ..errors import EdgeRepError
 from ..profiles import Profile
 from ..recording import Channels, Recording
@@ -71,11 +75,13 @@ def group_of(rec: Recording) -> str:
     return re.sub(r"[_-]?\d+$", "", rec.id) or rec.id
 
 
-def load(src: Path, profile: Profile, label: str | None = None) -> list[Recording]:
+def load(src: Path, profile: Profile, label: str | None = None,
+         calibration: Calibration | None = None) -> list[Recording]:
     import pickle
 
     import torch
 
+    cal = calibration or Calibration()
     out = []
     for path in find_files(src, ("*.pt",), "FOCAL .pt"):
         try:
@@ -102,7 +108,8 @@ def load(src: Path, profile: Profile, label: str | None = None) -> list[Recordin
                     raise EdgeRepError(f"{path}: {key} holds {x.size} samples per {profile.window_s:g} s sample, "
                                        f"i.e. {x.size / profile.window_s:g} Hz, but profile '{profile.name}' "
                                        f"expects {spec.sample_rate:g} Hz ({n} samples); use the matching profile")
-                mods[name] = Channels(x[None, :], spec.sample_rate, 0.0, "counts", {"location": str(loc)})
+                mods[name] = to_units(Channels(x[None, :], spec.sample_rate, 0.0, COUNTS, {"location": str(loc)}),
+                                      name, profile, cal, str(path), fmt="mod-pt")
             if not mods:
                 raise EdgeRepError(f"{path}: data['{loc}'] has none of the modalities audio/seismic")
             rid = rec_id(path, src) + (f"__{loc}" if len(d["data"]) > 1 else "")
