@@ -63,10 +63,14 @@ def test_one_check_that_a_model_fits_a_profile():
     meta.check_fits()                                   # nothing expected: nothing checked
     with pytest.raises(EdgeRepError, match="m.onnx: the model was made for profile 'tiny', not 'acids'"):
         meta.check_fits(ACIDS, what="m.onnx")
-    faster = Profile(TINY.name, tuple(ModalitySpec(m.name, 2 * m.sample_rate, m.channels) for m in TINY.modalities),
-                     TINY.window_s, TINY.hop_s, TINY.intervals, TINY.classes)
+    faster = Profile(TINY.name, tuple(ModalitySpec(m.name, 2 * m.sample_rate, m.channels, m.units)
+                                      for m in TINY.modalities), TINY.window_s, TINY.hop_s, TINY.intervals, TINY.classes)
     with pytest.raises(EdgeRepError, match="sample_rate"):     # same name, other rates: the difference is shown
         meta.check_fits(faster)
+    counts = Profile(TINY.name, (TINY.modalities[0], ModalitySpec("seismic", 100.0, 1, "counts")), TINY.window_s,
+                     TINY.hop_s, TINY.intervals, TINY.classes)
+    with pytest.raises(EdgeRepError, match=r"^data/d: seismic is in counts, but m.onnx takes m/s; .*--sensitivity"):
+        meta.check_fits(counts, what="m.onnx", data="data/d")      # units first, with their own advice
     renamed = Profile(TINY.name, TINY.modalities, TINY.window_s, TINY.hop_s, TINY.intervals, ("a", "b"))
     for kw in ({"profile": renamed}, {"classes": ("a", "b")}):
         with pytest.raises(EdgeRepError, match="classes"):
