@@ -63,8 +63,8 @@ def test_one_check_that_a_model_fits_a_profile():
     meta.check_fits()                                   # nothing expected: nothing checked
     with pytest.raises(EdgeRepError, match="m.onnx: the model was made for profile 'tiny', not 'acids'"):
         meta.check_fits(ACIDS, what="m.onnx")
-    faster = Profile(TINY.name, tuple(ModalitySpec(m.name, 2 * m.sample_rate, m.channels, m.units)
-                                      for m in TINY.modalities), TINY.window_s, TINY.hop_s, TINY.intervals, TINY.classes)
+    doubled = tuple(ModalitySpec(m.name, 2 * m.sample_rate, m.channels, m.units) for m in TINY.modalities)
+    faster = Profile(TINY.name, doubled, TINY.window_s, TINY.hop_s, TINY.intervals, TINY.classes)
     with pytest.raises(EdgeRepError, match="sample_rate"):     # same name, other rates: the difference is shown
         meta.check_fits(faster)
     counts = Profile(TINY.name, (TINY.modalities[0], ModalitySpec("seismic", 100.0, 1, "counts")), TINY.window_s,

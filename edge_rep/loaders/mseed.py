@@ -25,6 +25,7 @@ import numpy as np
 
 from ..calibration import COUNTS, Calibration, from_stationxml_unit, stationxml_beside, to_units
 from ..errors import EdgeRepError
+from ..inpaths import input_file
 from ..profiles import Profile
 from ..recording import Channels, Recording
 from . import find_files, label_from_path, rec_id, resample, resolve_label, whole_label
@@ -51,8 +52,7 @@ def pre_filt_for(rate: float) -> tuple[float, float, float, float]:
 def read_inventory(path: Path, where: str):
     """An ObsPy Inventory from a StationXML file; EdgeRepError naming it if it is not one."""
     obspy = _obspy()
-    if not path.is_file():
-        raise EdgeRepError(f"{path}: StationXML not found; check the --inventory path")
+    input_file(path, "StationXML", missing=where)          # a FIFO or a device beside the file is refused unread
     try:
         return obspy.read_inventory(str(path))
     except Exception as e:  # noqa: BLE001 - ObsPy raises many kinds for a file it cannot read
