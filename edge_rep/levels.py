@@ -14,6 +14,8 @@ target 99th percentile + margin] is marked, and an episode of such windows becom
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .profiles import Profile
@@ -23,12 +25,16 @@ MARGIN_DB = 10.0        # beyond the training range by more than this: out of ra
 
 
 def window_level_db(x: np.ndarray) -> np.ndarray:
-    """Each window's RMS over its channels and samples, in dB re 1 unit; NaN samples (lost) are left out.
+    """Each window's RMS about each channel's mean (a sensor's DC offset is not signal: the RS4D's ADC
+    offset alone reads 4e-5 m/s, 50 dB above its quiet ground), over its channels and samples, in dB re
+    1 unit; NaN samples (lost) are left out.
 
-    x: (N, C, S) in physical units. Returns (N,) float64; -inf for an all-zero window, NaN when nothing
+    x: (N, C, S) in physical units. Returns (N,) float64; -inf for a constant window, NaN when nothing
     is left."""
     x = np.asarray(x, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)          # all-NaN windows: NaN, said above
+        x = x - np.nanmean(x, axis=2, keepdims=True)
         ms = np.nanmean(x.reshape(len(x), -1) ** 2, axis=1)
         return 10.0 * np.log10(ms)
 

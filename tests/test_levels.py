@@ -6,12 +6,12 @@ from edge_rep.levels import LevelMonitor, accepted_band, level_range, window_lev
 from tiny_data import TINY
 
 
-def test_window_level_is_rms_in_db_and_ignores_lost_samples():
-    x = np.ones((3, 1, 100))
-    x[1] *= 10.0
+def test_window_level_is_rms_in_db_without_the_dc_offset_and_ignores_lost_samples():
+    x = np.tile(np.where(np.arange(100) % 2, 1.0, -1.0), (3, 1, 1)) + 5.0   # +-1 about a DC offset of 5
+    x[1] = (x[1] - 5.0) * 10.0 + 5.0
     x[2, 0, :50] = np.nan                     # lost samples are left out, not taken as zeros
-    np.testing.assert_allclose(window_level_db(x), [0.0, 20.0, 0.0])
-    assert window_level_db(np.zeros((1, 1, 10)))[0] == -np.inf
+    np.testing.assert_allclose(window_level_db(x), [0.0, 20.0, 0.0], atol=1e-9)
+    assert window_level_db(np.full((1, 1, 10), 3.0))[0] == -np.inf          # a constant is no signal
 
 
 def test_level_range_keeps_background_and_targets_apart():
