@@ -2,8 +2,9 @@
 
 The model runs on the same runtime backends as the daemon (ONNX Runtime, TensorRT or PyTorch), on the
 raw windows of a dataset split, for complete windows and for each single modality missing (its samples
-zeroed and ``present`` 0, as the daemon feeds a dropped channel). Only windows recorded complete and
-labelled are scored, so every scenario is scored on the same windows.
+zeroed and ``present`` 0, as the daemon feeds a dropped channel). A scenario is scored on the labelled
+windows that recorded every modality it keeps: with complete recordings every scenario sees the same
+windows; a geophone-only record (a Raspberry Shake) is scored as ``acoustic_missing`` alone.
 
 ``DIR/metrics.json`` (format 1; later work adds top-level keys beside ``scenarios``)::
 
@@ -60,22 +61,24 @@ def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, spl
         raise EdgeRepError(f"{data}: the {split} split holds no recordings; choose another --split")
     arrays = window_arrays(recs, meta.profile)
     mods = meta.modalities
-    idx = np.flatnonzero((arrays.y >= 0) & arrays.present.all(1))
-    if len(idx) == 0:
-        raise EdgeRepError(f"{data}: no labelled window of the {split} split has every modality; nothing to score")
-    x = {m: arrays.x[m][idx] * (10 ** ((gain_db or {}).get(m, 0.0) / 20)) for m in mods}
-    y = arrays.y[idx]
+    labelled = arrays.y >= 0
+    gains = {m: 10 ** ((gain_db or {}).get(m, 0.0) / 20) for m in mods}
     classes = meta.classes
     L, D = meta.buffer_tokens, meta.width
     scenarios = {}
     for name, pat in single_drop_patterns(mods).items():
-        probs = []
+        # the windows that recorded every modality this scenario keeps (a seismic-only record is scored
+        # with the acoustic missing); with every modality recorded, each scenario sees the same windows
+        idx = np.flatnonzero(labelled & arrays.present[:, np.asarray(pat, bool)].all(1))
+        if len(idx) == 0:
+            continue
+        y, probs = arrays.y[idx], []
         for i in tqdm(range(0, len(idx), batch), desc=f"{name}", unit="batch", disable=not progress, leave=False):
-            n = min(batch, len(idx) - i)
-            inputs = {m: x[m][i:i + n] * pat[k] for k, m in enumerate(mods)}
-            inputs[INPUT_PRESENT] = np.tile(np.asarray(pat, np.float32), (n, 1))
-            inputs[INPUT_REPLAY] = np.zeros((n, len(mods)), np.float32)
-            inputs[INPUT_BUFFERS] = np.zeros((n, len(mods), L, D), np.float32)
+            sl = idx[i:i + batch]
+            inputs = {m: arrays.x[m][sl] * (gains[m] * pat[k]) for k, m in enumerate(mods)}
+            inputs[INPUT_PRESENT] = np.tile(np.asarray(pat, np.float32), (len(sl), 1))
+            inputs[INPUT_REPLAY] = np.zeros((len(sl), len(mods)), np.float32)
+            inputs[INPUT_BUFFERS] = np.zeros((len(sl), len(mods), L, D), np.float32)
             probs.append(be.run(inputs)["probs"])
         p = np.concatenate(probs)
         pred = p.argmax(1)
@@ -85,10 +88,14 @@ def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, spl
                            "per_class": {c: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                                          for c, r in per_class(y, pred, classes).items()},
                            "confusion": confusion(y, pred, len(classes)).tolist()}
+    if not scenarios:
+        raise EdgeRepError(f"{data}: no labelled window of the {split} split has a modality this model takes; "
+                           "nothing to score")
     levels = {}
     record = meta.extra.get("level_range") or {}
-    for spec in meta.profile.modalities:
-        lev = window_level_db(x[spec.name])
+    for k, spec in enumerate(meta.profile.modalities):
+        have = np.flatnonzero(labelled & arrays.present[:, k])
+        lev = window_level_db(arrays.x[spec.name][have] * gains[spec.name])
         band = accepted_band(record[spec.name]) if spec.name in record else None
         fin = lev[np.isfinite(lev)]
         levels[spec.name] = {"unit": spec.units, "band_db": [round(b, 1) for b in band] if band else None,
@@ -97,7 +104,7 @@ def evaluate_model(model: str | os.PathLike | None, data: str | os.PathLike, spl
                              "above": int((lev > band[1]).sum()) if band else None, "windows": int(len(lev))}
     return {"format": METRICS_FORMAT,
             "model": {"path": str(be.path), "model_id": meta.model_id, "backend": be.name},
-            "data": {"path": str(data), "split": split, "recordings": len(recs), "windows": int(len(idx)),
+            "data": {"path": str(data), "split": split, "recordings": len(recs), "windows": int(labelled.sum()),
                      **({"gain_db": gain_db} if gain_db else {})},
             "scenarios": scenarios, "levels": levels}
 

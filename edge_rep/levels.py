@@ -32,6 +32,8 @@ def window_level_db(x: np.ndarray) -> np.ndarray:
     x: (N, C, S) in physical units. Returns (N,) float64; -inf for a constant window, NaN when nothing
     is left."""
     x = np.asarray(x, np.float64)
+    if len(x) == 0:
+        return np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)          # all-NaN windows: NaN, said above
         x = x - np.nanmean(x, axis=2, keepdims=True)

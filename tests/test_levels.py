@@ -12,6 +12,7 @@ def test_window_level_is_rms_in_db_without_the_dc_offset_and_ignores_lost_sample
     x[2, 0, :50] = np.nan                     # lost samples are left out, not taken as zeros
     np.testing.assert_allclose(window_level_db(x), [0.0, 20.0, 0.0], atol=1e-9)
     assert window_level_db(np.full((1, 1, 10), 3.0))[0] == -np.inf          # a constant is no signal
+    assert window_level_db(np.zeros((0, 1, 10))).shape == (0,)               # no windows of a modality
 
 
 def test_level_range_keeps_background_and_targets_apart():
