@@ -176,6 +176,12 @@ class RecordSection:
     """Raw sensor logs (replayable with `edge-rep replay`)."""
 
     dir: str = _key("", "directory where the raw serial bytes are also written as sensor logs; '' = off")
+    rotate_mb: float = _key(256.0, "start a new sensor log when the current one exceeds this many MB; 0 = never",
+                            ge=0, le=1_000_000)
+    keep_mb: float = _key(4096.0, "delete this node's oldest sensor logs while all of them together exceed this many "
+                          "MB; 0 = keep all", ge=0, le=100_000_000)
+    min_free_mb: float = _key(1024.0, "pause recording while the disk has less than this many MB free (oldest logs "
+                              "are deleted first), so the JSON lines keep their room", ge=0, le=100_000_000)
 
 
 @dataclass

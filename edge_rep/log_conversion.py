@@ -16,6 +16,7 @@ ONNX/TensorRT export (edge_rep/export.py, edge-rep export).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -53,6 +54,11 @@ def read_labels(log_path: str | os.PathLike) -> list[LabelInterval]:
         raise EdgeRepError(f"labels {p}: not a list of [start, end, label] ({e}); fix or delete it") from None
 
 
+# Samples may lie at most this far past the log's last host receive time: more is a sample index
+# no board could have reached in the time the log covers (a corrupt index; it would ask for gigabytes).
+SPAN_SLACK_S = 3600.0
+
+
 def to_recording(log: SensorLog, decoder=None) -> Recording:
     """Decoded samples in physical units on the log's timeline (seconds from ``header.start_time``).
 
@@ -60,6 +66,8 @@ def to_recording(log: SensorLog, decoder=None) -> Recording:
     section 7, the rule the daemon follows) is placed on the host clock by its earliest frame: board time
     0 = min(host receive time - board timestamp). Lost samples are NaN, so gaps stay gaps across drops and
     resets.
+    EdgeRepError for a channel whose rate is not a positive number, or samples placed more than
+    ``SPAN_SLACK_S`` after the log's last record (a sample index jump).
     """
     hello: Hello | None = None
     anchor = None                       # host time of board time 0 for the current boot
@@ -80,6 +88,10 @@ def to_recording(log: SensorLog, decoder=None) -> Recording:
                 boots.append([[], []])
             hello = m
             for c in m.channels:
+                if not (math.isfinite(c.sample_rate) and c.sample_rate > 0):
+                    raise EdgeRepError(f"log {log.path}: channel {c.channel_id} ({c.modality}) has a sample rate of "
+                                       f"{c.sample_rate:g} Hz in its HELLO, so its samples have no times; fix the "
+                                       f"board's firmware (PROTOCOL.md: HELLO)")
                 old = descriptors.get(c.channel_id)
                 if old is not None and (old.modality, old.sample_rate) != (c.modality, c.sample_rate):
                     raise EdgeRepError(f"log {log.path}: channel {c.channel_id} changes from {old.modality} at "
@@ -106,6 +118,13 @@ def to_recording(log: SensorLog, decoder=None) -> Recording:
             continue
         anchor = min(cands) - start
         placed += [(pieces[i][0], anchor + pieces[i][1], pieces[i][2]) for i in idx]
+    last = max(t for t, _ in log.records) - start
+    for cid, t0, s in placed:
+        if t0 + len(s) / descriptors[cid].sample_rate > last + SPAN_SLACK_S:
+            raise EdgeRepError(f"log {log.path}: channel {cid} has samples at {t0:.0f} s on the log's timeline, "
+                               f"but the log ends at {last:.0f} s (a jump in the board's sample index); such a log "
+                               f"cannot be placed on one timeline: check the board's firmware (PROTOCOL.md: "
+                               f"first_index)")
     by_mod: dict[str, list[int]] = {}
     for cid, c in sorted(descriptors.items()):
         by_mod.setdefault(c.modality, []).append(cid)

@@ -54,13 +54,15 @@ def test_power_cut_at_every_byte_offset(tmp_path):
         assert log.tail_bytes == n - data_start - sum(sizes[:complete])
 
 
-def test_damaged_record_ends_the_readable_part(tmp_path):
+def test_a_damaged_record_costs_only_itself(tmp_path):
     path = small_log(tmp_path / "a.edgelog")
     b = bytearray(path.read_bytes())
     b[-(16 + 7) - 20] ^= 0x40                      # inside the second record's payload
     path.write_bytes(bytes(b))
     log = read_log(path)
-    assert [c for _, c in log.records] == CHUNKS[:1] and log.tail_bytes == 16 + 256 + 16 + 7
+    # the reader scans past the damaged record to the next one whose header and CRC check
+    assert [c for _, c in log.records] == [CHUNKS[0], CHUNKS[2]] and log.tail_bytes == 0
+    assert log.damage == [(len(b) - (16 + 7) - (16 + 256), 16 + 256)] and log.skipped_bytes == 16 + 256
     (tmp_path / "x").write_bytes(b"hello world, not a log")
     with pytest.raises(BridgeError, match="not an edge-rep sensor log"):
         read_log(tmp_path / "x")
@@ -215,3 +217,130 @@ def test_simulate_cli_writes_a_log(tmp_path):
     assert not np.isnan(rec.modalities["acoustic"].data).any()
     r = cli("simulate", "--duration", "1", "--link", tmp_path / "no" / "such" / "dir" / "board")
     assert r.returncode == 2 and "cannot create it" in r.stderr
+
+
+# -- damage, unknown header fields, bounded work, streaming (issue 13) ---------------------------------------
+
+def raw_log(path, header: dict, records: list[tuple[int, bytes]]) -> bytes:
+    """A v1 log written byte by byte from LOGFORMAT.md (independent of LogWriter)."""
+    import json
+    import struct
+
+    from crc32c import crc32c
+    meta = json.dumps(header).encode()
+    out = b"EDGELOG\x00" + struct.pack("<HI", 1, len(meta)) + meta + struct.pack("<I", crc32c(meta))
+    for ns, data in records:
+        head = struct.pack("<qI", ns, len(data))
+        out += head + data + struct.pack("<I", crc32c(data, crc32c(head)))
+    path.write_bytes(out)
+    return out
+
+
+def test_unknown_header_fields_are_ignored_not_damage(tmp_path):
+    p = tmp_path / "future.edgelog"
+    raw_log(p, {"port": "/dev/ttyACM0", "baudrate": 115200, "start_time": 5.0, "input": "binary",
+                "written_by_firmware": "2.1", "gps": {"lat": 1.0}}, [(5_000_000_000, b"\x00ab")])
+    log = read_log(p)
+    assert (log.header.port, log.header.baudrate, log.header.start_time) == ("/dev/ttyACM0", 115200, 5.0)
+    assert log.records == [(5.0, b"\x00ab")] and not hasattr(log.header, "gps")
+
+
+def test_one_flipped_bit_anywhere_costs_at_most_the_record_it_hit(tmp_path):
+    rng = np.random.default_rng(3)
+    chunks = [rng.integers(0, 256, int(n), dtype=np.uint8).tobytes() for n in rng.integers(1, 90, 12)]
+    recs = [(1_767_225_600_000_000_000 + i * 10_000_000, c) for i, c in enumerate(chunks)]
+    good = raw_log(tmp_path / "good.edgelog", {"port": "x"}, recs)
+    starts = np.cumsum([len(good) - sum(16 + len(c) for c in chunks)] + [16 + len(c) for c in chunks])
+    bad = tmp_path / "bad.edgelog"
+    for pos in range(len(good)):
+        b = bytearray(good)
+        b[pos] ^= 1 << (pos % 8)
+        bad.write_bytes(bytes(b))
+        if pos < starts[0]:                          # the preamble or header: no data can be trusted
+            with pytest.raises(BridgeError, match="corrupt header|not an edge-rep sensor log|format version|"
+                                                  "header truncated"):
+                read_log(bad)
+            continue
+        hit = int(np.searchsorted(starts, pos, side="right")) - 1
+        log = read_log(bad)
+        assert [c for _, c in log.records] == chunks[:hit] + chunks[hit + 1:], pos
+        size = 16 + len(chunks[hit])
+        if hit == len(chunks) - 1:                   # the last record: a damaged end, like a torn one
+            assert log.tail_bytes == size and log.damage == [], pos
+        else:
+            assert log.damage == [(int(starts[hit]), size)] and log.tail_bytes == 0, pos
+
+
+def test_a_flipped_bit_in_a_bundled_log_loses_one_record(tmp_path):
+    src = LOGS / "acoustic_drop.edgelog"
+    whole = read_log(src)
+    b = bytearray(src.read_bytes())
+    b[len(b) // 2] ^= 0x10
+    (tmp_path / "flip.edgelog").write_bytes(bytes(b))
+    log = read_log(tmp_path / "flip.edgelog")
+    assert len(log.records) == len(whole.records) - 1 and len(log.damage) == 1
+    assert log.skipped_bytes == 16 + len(next(c for (t, c) in whole.records if (t, c) not in log.records))
+
+
+def test_the_scan_past_damage_does_bounded_work_whatever_the_bytes(tmp_path, monkeypatch):
+    import firmware_bridge.sensorlog as sl
+    # 64 KiB of damage crafted so that 3 of every 4 offsets look like a record header (lengths 1 MiB, 4 KiB
+    # and 16 B, plausible times, a plausible record after each): a scan that CRC-checks every candidate
+    # would hash about 48 GiB.
+    junk = bytes([0x00, 0x00, 0x10, 0x00]) * (1 << 14)
+    filler = bytes(1 << 20)
+    p = tmp_path / "crafted.edgelog"
+    good = raw_log(p, {"port": "x"}, [(1, b"first"), (2, filler), (3, b"last")])
+    at = len(good) - (16 + 4) - (16 + len(filler))           # replace the middle record's start with junk
+    p.write_bytes(good[:at] + junk + good[at + len(junk):])
+    hashed = []
+    real = sl.crc32c
+    monkeypatch.setattr(sl, "crc32c", lambda data, value=0: hashed.append(len(data)) or real(data, value))
+    log = read_log(p)
+    assert [c for _, c in log.records] == [b"first", b"last"]
+    assert log.damage == [(at, 16 + len(filler))]
+    scanned = 16 + len(filler)
+    assert sum(hashed) <= sl.RESYNC_BASE + sl.RESYNC_PER_BYTE * scanned + 4096, sum(hashed)
+
+
+def test_log_playback_streams_the_log(tmp_path):
+    from edge_rep.stream.sources import LogSource
+    p = tmp_path / "big.edgelog"
+    with LogWriter(p, LogHeader(port="x", start_time=1.0)) as w:
+        for i in range(400):
+            w.write(bytes([i % 251]) * 10_000, host_time=1.0 + i)
+    src = LogSource(p)
+    first = next(iter(src))
+    assert first[0].data == bytes([0]) * 10_000
+    assert src.reader._f.tell() < 2 * (1 << 20) < p.stat().st_size      # read ahead by its buffer only
+    src.close()
+
+
+def _frames_log(path, channels, blocks):
+    """A log of one HELLO (``channels``: ChannelDescriptors) and DATA frames (``blocks``: SampleBlocks)."""
+    from firmware_bridge.codec import encode
+    with LogWriter(path, LogHeader(port="x", start_time=100.0)) as w:
+        w.write(encode(P.Hello(board_uid=1, board_name="b", firmware="1", channels=channels, seq=0)),
+                host_time=100.0)
+        for i, b in enumerate(blocks):
+            w.write(encode(P.Data(blocks=[b], seq=i + 1, timestamp_us=int(1e6 * i))), host_time=100.0 + i)
+    return path
+
+
+def test_convert_log_refuses_a_zero_rate_and_a_huge_index_jump_with_one_line(tmp_path):
+    blk = P.SampleBlock(0, 0, P.FMT_INT16, P.samples_for(P.FMT_INT16, np.arange(100)))
+    zero = _frames_log(tmp_path / "zero.edgelog",
+                       [P.ChannelDescriptor(0, "seismic", 0.0, P.FMT_INT16, 1.0, "m/s")], [blk])
+    r = cli("convert-log", zero, "--to", "dataset", "--out", tmp_path / "z.npz")
+    assert r.returncode == 2 and r.stderr == (f"edge-rep: error: log {zero}: channel 0 (seismic) has a sample rate "
+                                              f"of 0 Hz in its HELLO, so its samples have no times; fix the board's "
+                                              f"firmware (PROTOCOL.md: HELLO)\n")
+    jump = P.SampleBlock(0, 2**40, P.FMT_INT16, P.samples_for(P.FMT_INT16, np.arange(100)))
+    huge = _frames_log(tmp_path / "jump.edgelog",
+                       [P.ChannelDescriptor(0, "seismic", 100.0, P.FMT_INT16, 1.0, "m/s")], [blk, jump])
+    r = cli("convert-log", huge, "--to", "dataset", "--out", tmp_path / "j.npz")
+    assert r.returncode == 2 and r.stderr == (f"edge-rep: error: log {huge}: channel 0 has samples at 10995116278 s "
+                                              f"on the log's timeline, but the log ends at 1 s (a jump in the "
+                                              f"board's sample index); such a log cannot be placed on one timeline: "
+                                              f"check the board's firmware (PROTOCOL.md: first_index)\n")
+    assert not (tmp_path / "j.npz").exists()

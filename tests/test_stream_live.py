@@ -145,11 +145,15 @@ def test_sigterm_flushes_outputs_and_recording_and_notifies_systemd(tmp_path, ba
            "--record", str(rec), "--model", stream_model]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert srv.recv(200).startswith(b"READY=1")       # port open and listening
+        # READY once the model is loaded (the port may still be missing: the service waits for it)
+        assert srv.recv(200) == f"READY=1\nSTATUS=waiting for {link.link}".encode()
         board = threading.Thread(target=run_realtime, args=(sim, link, 4.0), kwargs={"on_event": lambda s: None},
                                  daemon=True)
         board.start()
-        assert srv.recv(200) == b"WATCHDOG=1"
+        seen = []
+        while b"WATCHDOG=1" not in seen:
+            seen.append(srv.recv(200))
+        assert f"STATUS=reading connected: {link.link}".encode() in seen, seen
         deadline = time.time() + 30
         while time.time() < deadline and (not out.exists() or out.read_text().count('"type":"window"') < 3):
             time.sleep(0.1)

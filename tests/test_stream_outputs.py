@@ -1,15 +1,12 @@
 """Outputs: JSON lines (flushed per line, rotation), MQTT against a real Mosquitto broker, sd_notify."""
 
 import json
-import os
-import shutil
 import socket
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from mqtt_broker import Broker, free_port, subscribe
 
 from edge_rep.errors import EdgeRepError
 from edge_rep.stream.outputs import JsonlSink, MqttSink, StatusLine
@@ -92,59 +89,15 @@ def test_sd_notify_ready_and_watchdog(tmp_path):
 
 # -- MQTT against a real broker -----------------------------------------------------------------------
 
-def _mosquitto() -> str:
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-    if exe is None:
-        subprocess.run(["bash", str(Path(__file__).with_name("system_deps.sh"))], check=True)
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    return exe
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture
 def broker(tmp_path):
-    port = _free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        raise RuntimeError(f"mosquitto did not start: {proc.stderr.read().decode()[:300]}")
-    yield port
-    proc.terminate()
-    proc.wait(5)
-
-
-def _subscribe(port: int, topic: str):
-    """A running subscriber on ``topic``; returns (client, list that collects (topic, JSON payload))."""
-    import paho.mqtt.client as mqtt
-    got, subscribed = [], threading.Event()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{topic}")
-    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
-    sub.on_subscribe = lambda *a: subscribed.set()
-    sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
-    sub.connect("127.0.0.1", port)
-    sub.loop_start()
-    assert subscribed.wait(5)
-    return sub, got
+    b = Broker(free_port(), tmp_path)
+    yield b.port
+    b.stop()
 
 
 def test_mqtt_sink_publishes_windows_and_events(broker):
-    sub, got = _subscribe(broker, "edge-rep/n1/#")
+    sub, got = subscribe(broker, "edge-rep/n1/#")
     sink = MqttSink("127.0.0.1", broker, topic="edge-rep/{node}", node="n1", qos=1)
     sink.write({"type": "window", "label": "truck", "board_time": 3.0})
     sink.write({"type": "health", "channel": "acoustic0", "to": "dropped"})
@@ -158,15 +111,10 @@ def test_mqtt_sink_publishes_windows_and_events(broker):
                    ("edge-rep/n1/event", {"type": "health", "channel": "acoustic0", "to": "dropped"})]
 
 
-def test_mqtt_unreachable_broker_is_one_line_error():
-    with pytest.raises(EdgeRepError, match="cannot connect"):
-        MqttSink("127.0.0.1", _free_port(), node="n1")
-
-
 def test_playback_publishes_every_line_to_mqtt(broker, tmp_path, stream_model):
     from edge_rep.config import load_config
     from edge_rep.stream.daemon import run_playback
-    sub, got = _subscribe(broker, "fleet/node-7/#")
+    sub, got = subscribe(broker, "fleet/node-7/#")
     cfg = load_config(None)
     cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.qos = True, "127.0.0.1", broker, 1
     cfg.mqtt.topic, cfg.node.id = "fleet/{node}", "node-7"

@@ -21,9 +21,10 @@ from ..config import Config
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
 from .outputs import JsonlSink, ListSink, MqttSink, StatusLine
+from .recorder import LogRecorder
 from .runner import StreamRunner
 from .sdnotify import Notifier
-from .sources import LogSource, SerialSource, new_recording
+from .sources import LogSource, SerialSource
 
 log = logging.getLogger("edge_rep.stream")
 
@@ -75,15 +76,15 @@ def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = N
     if sinks is None:
         sinks = [JsonlSink.from_config(cfg.output)]
     if cfg.mqtt.enabled:
-        sinks.append(MqttSink.from_config(cfg.mqtt, cfg.node.id))
+        sinks.append(MqttSink.from_config(cfg.mqtt, cfg.node.id,
+                                          reconnect_s=(cfg.serial.reconnect_min_s, cfg.serial.reconnect_max_s)))
     asm = WindowAssembler(backend.meta.profile, cfg.health, decoder or decoder_for(link_header(cfg)))
     clf = BufferReplayClassifier.from_config(backend, cfg.replay)
     return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)
 
 
 def _finish(runner: StreamRunner, status: StatusLine | None) -> None:
-    for sink in runner.sinks:
-        sink.close()
+    runner.close_sinks()
     if status is not None:
         status.close()
     log.info("done: %s", runner.summary())
@@ -92,21 +93,27 @@ def _finish(runner: StreamRunner, status: StatusLine | None) -> None:
 def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=None,
                stop_after_s: float | None = None) -> StreamRunner:
     """Classify the serial port's stream until SIGINT/SIGTERM (or ``stop_after_s`` seconds).
-    ``on_started()`` is called once the port is open (the demo starts its simulated board then)."""
+    ``on_started()`` is called once the port is open (the demo starts its simulated board then).
+
+    Under systemd, READY=1 goes out once the model is loaded, with ``STATUS=waiting for <port>``, and the
+    watchdog is pinged while the port is waited for (a board plugged in later is the normal case)."""
     backend = backend or open_backend(cfg)
     status = StatusLine(cfg.output.status_line)
     notifier = Notifier()
     header = link_header(cfg)
     runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks,
                           decoder=decoder_for(header))
-    writer = new_recording(cfg.record.dir, cfg.node.id, header) if cfg.record.dir else None
+    try:
+        writer = LogRecorder(cfg.record.dir, cfg.node.id, header, cfg.record) if cfg.record.dir else None
+    except BaseException:
+        runner.close_sinks()
+        raise
     source = SerialSource.from_config(cfg.serial, writer)
     runner.install_signal_handlers()
     timer = None
     try:
-        source.start(runner.stop_requested)
-        if writer is not None:
-            log.info("recording raw bytes to %s", writer.path)
+        notifier.ready(f"waiting for {cfg.serial.port}")
+        source.start(runner.stop_requested, tick=lambda: notifier.watchdog(time.monotonic()))
         log.info("streaming from %s at %d baud", cfg.serial.port, cfg.serial.baud)
         if on_started is not None:
             on_started()
@@ -118,9 +125,7 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     finally:
         if timer is not None:
             timer.cancel()
-        source.close()
-        if writer is not None and writer.records == 0:     # the port never gave a byte: no empty log left behind
-            writer.path.unlink(missing_ok=True)
+        source.close()                  # closes the recording; an empty log is removed
         notifier.close()
         _finish(runner, status)
     return runner
@@ -130,14 +135,19 @@ def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
                  sinks: list | None = None) -> StreamRunner:
     """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs)."""
     source = LogSource(log_path, speed)
-    backend = backend or open_backend(cfg)
-    status = StatusLine(cfg.output.status_line)
-    runner = build_runner(cfg, backend, live=False, status=status, sinks=sinks,
-                          decoder=decoder_for(source.log.header, f"log {log_path}"))
+    try:
+        backend = backend or open_backend(cfg)
+        status = StatusLine(cfg.output.status_line)
+        runner = build_runner(cfg, backend, live=False, status=status, sinks=sinks,
+                              decoder=decoder_for(source.header, f"log {log_path}"))
+    except BaseException:
+        source.close()
+        raise
     runner.install_signal_handlers()
     try:
         runner.run(source)
     finally:
+        source.close()
         _finish(runner, status)
     return runner
 

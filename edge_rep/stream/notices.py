@@ -20,11 +20,14 @@ BOARD_EVENTS = ("board_reset", "waiting_for_hello", "channel_rejected", "channel
 SILENCE_EVENTS = ("link_silent", "link_resumed")       # from the bytes' receive times: a log replays them
 LINK_EVENTS = ("link_up", "link_down", "link_wait")     # live only: a log replays no port changes
 RUNNER_EVENTS = ("window_skipped",)                     # live only: the model fell behind real time
+QUEUE_EVENTS = ("queue_overflow",)                      # live only: bytes dropped before the main loop took them
+OUTPUT_EVENTS = ("output_down", "output_up")            # an output (JSON lines, MQTT, recording) failed / works again
 
 
 @dataclass(frozen=True)
 class Notice:
-    event: str                        # one of BOARD_EVENTS, SILENCE_EVENTS, LINK_EVENTS, RUNNER_EVENTS
+    event: str                        # one of BOARD_EVENTS, SILENCE_EVENTS, LINK_EVENTS, RUNNER_EVENTS,
+                                      # QUEUE_EVENTS or OUTPUT_EVENTS
     boot: int                         # the board's boot it happened on
     board_time: float | None          # seconds on that boot's clock; None when unknown (link changes)
     message: str                      # one readable line
@@ -37,7 +40,8 @@ class Notice:
 
 @dataclass(frozen=True)
 class LinkChange:
-    """The serial link came up, went down, or cannot be opened yet (one of LINK_EVENTS)."""
+    """From the serial source's reader thread: the link came up, went down, or cannot be opened yet
+    (LINK_EVENTS), bytes were dropped (QUEUE_EVENTS), the recording paused or resumed (OUTPUT_EVENTS)."""
 
     event: str
     message: str

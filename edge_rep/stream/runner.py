@@ -6,6 +6,9 @@ more than ``max_lag_s`` ago when its turn comes (the model, or the loop, fell be
 counted, and reported by a ``window_skipped`` notice; how many windows one batch of bytes completes never
 matters (a stall's end completes several at once). A playback never skips, so it is exact. Memory stays
 bounded: rings are fixed and the source queue is bounded.
+
+No output stops the loop: a sink that raises is counted and logged (rate-limited), and the notices the
+sinks raise about themselves (``output_down``, ``output_up``) are written to every sink.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
 from .health import HealthEvent
 from .notices import LinkChange, Notice
+from .outputs import OutputState
 from .schema import health_record, notice_record, window_record
 from .sdnotify import Notifier
 from .windows import WindowJob
@@ -68,6 +72,7 @@ class StreamRunner:
         self.stats = RunStats()
         self.stop_requested = threading.Event()
         self._last = None          # last window record, for the status line
+        self._sink_errors: dict[int, OutputState] = {}    # sinks that raised, by id
 
     # -- signals --------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -91,6 +96,8 @@ class StreamRunner:
                 for ch in chunks:
                     if isinstance(ch, LinkChange):    # from the serial source's reader thread (live only)
                         items.append(Notice(ch.event, self.asm.boot, None, ch.message))
+                        if ch.event in ("link_up", "link_down", "link_wait"):
+                            self.notifier.status(("reading " if ch.event == "link_up" else "") + ch.message)
                     else:
                         items += self.asm.feed(ch.data, ch.host_time)
                 if self.live:                          # the link's silence, between reads
@@ -128,6 +135,20 @@ class StreamRunner:
                          item.board_time, item.reason)
             elif isinstance(item, Notice):
                 self._emit(notice_record(item, self.node))
+        self._output_notices()
+
+    def _output_notices(self) -> None:
+        """Write the sinks' notices about themselves (an output failed, works again) to every sink."""
+        for sink in self.sinks:
+            take = getattr(sink, "take_notices", None)
+            for event, message in (take() if take is not None else ()):
+                announced = getattr(getattr(sink, "state", None), "announced", set())
+                skip = sink if message in announced else None      # it wrote this one itself, in its place
+                announced.discard(message)
+                self._emit(notice_record(Notice(event, self.asm.boot, None, message), self.node), skip=skip)
+        for state in self._sink_errors.values():
+            for event, message in state.take_notices():
+                self._emit(notice_record(Notice(event, self.asm.boot, None, message), self.node))
 
     def _skip(self, job: WindowJob, lag: float) -> None:
         """The model fell behind real time: this window is not classified; every skip is a notice line."""
@@ -156,16 +177,43 @@ class StreamRunner:
         s.backend_ms = (s.backend_ms + [r.backend_ms])[-500:]
         self._last = rec
 
-    def _emit(self, rec: dict) -> None:
+    def _emit(self, rec: dict, skip=None) -> None:
         if rec.get("type") != "window":
             self.stats.events += 1
         for sink in self.sinks:
+            if sink is skip:
+                continue
             try:
                 sink.write(rec)
             except BrokenPipeError:
                 raise
-            except OSError as e:   # a full disk must not stop classification (MQTT and stdout keep going)
-                log.error("output %s failed: %s", type(sink).__name__, e)
+            except Exception as e:  # noqa: BLE001 - no output stops classification (the others keep going)
+                state = self._sink_errors.setdefault(id(sink), OutputState(type(sink).__name__))
+                state.failed(f"{type(e).__name__}: {e}")
+            else:
+                if id(sink) in self._sink_errors:
+                    self._sink_errors[id(sink)].ok()
+
+    def close_sinks(self) -> None:
+        """Write the last output notices, then close every sink; a sink that fails to close is logged."""
+        try:
+            self._output_notices()
+        except BrokenPipeError:
+            pass
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as e:  # noqa: BLE001 - the other sinks still get closed
+                log.error("output %s: closing failed (%s: %s)", type(sink).__name__, type(e).__name__, e)
+
+    def lost_records(self) -> dict[str, int]:
+        """Records each output could not deliver (by sink name), where any."""
+        out = {}
+        for sink in self.sinks:
+            n = getattr(sink, "lost", 0) + (self._sink_errors[id(sink)].lost if id(sink) in self._sink_errors else 0)
+            if n:
+                out[getattr(getattr(sink, "state", None), "name", type(sink).__name__)] = n
+        return out
 
     # -- summaries ------------------------------------------------------------------------------
     def status_text(self) -> str:
@@ -188,4 +236,5 @@ class StreamRunner:
                 f"{c.windows_lost} lost to reboots); scenarios: {scen}; {s.events} events; "
                 f"{c.frames} frames, {c.frame_errors} frame errors ({c.crc_errors} CRC), {c.frames_lost} frames lost, "
                 f"{c.bytes_discarded} bytes discarded, {c.boots} reboots, {c.link_silences} link silences"
-                + (f", {c.bad_frames} frames not handled" if c.bad_frames else "") + f"; median latency {med}")
+                + (f", {c.bad_frames} frames not handled" if c.bad_frames else "") + f"; median latency {med}"
+                + "".join(f"; {name}: {n} records lost" for name, n in self.lost_records().items()))

@@ -1,7 +1,8 @@
 """systemd's notify protocol in a few lines: datagrams to $NOTIFY_SOCKET (no extra dependency).
 
-Under ``Type=notify`` the daemon sends ``READY=1`` once it is listening and ``WATCHDOG=1`` at least
-every half ``WatchdogSec`` (systemd passes it as $WATCHDOG_USEC); outside systemd every call is a no-op.
+Under ``Type=notify`` the daemon sends ``READY=1`` once its model is loaded (then ``STATUS=`` lines as
+the link comes and goes) and ``WATCHDOG=1`` at least every half ``WatchdogSec`` (systemd passes it as
+$WATCHDOG_USEC), also while it waits for the port; outside systemd every call is a no-op.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Notifier:
         if self.addr:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._last_ping = -1e18
+        self._ready = False
 
     @property
     def enabled(self) -> bool:
@@ -40,7 +42,16 @@ class Notifier:
             return False      # systemd went away: nothing to tell
 
     def ready(self, status: str = "") -> None:
-        self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
+        """READY=1 with a status line; once only: later calls update the status."""
+        if self._ready:
+            if status:
+                self.status(status)
+            return
+        self._ready = self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
+
+    def status(self, text: str) -> None:
+        """The one-line status ``systemctl status`` shows."""
+        self.notify(f"STATUS={text}")
 
     def watchdog(self, now: float) -> None:
         """Ping the watchdog when half its interval has passed (call from the main loop)."""
