@@ -71,6 +71,10 @@ _OPEN_ERRORS = {
     errno.ENOENT: (PortErrorKind.NOT_FOUND, "not found; is the board plugged in? (see ls /dev/serial/by-id)"),
     errno.EACCES: (PortErrorKind.PERMISSION, "permission denied; add your user to the dialout group "
                                              "(sudo usermod -aG dialout $USER) and log in again"),
+    # a cgroup device policy (systemd's DevicePolicy=closed, a container without --device) denies the open
+    # with EPERM: waiting will not help, so it is fatal like EACCES, with the policy named
+    errno.EPERM: (PortErrorKind.PERMISSION, "not permitted by the device policy; allow it (systemd: "
+                                            "DeviceAllow=char-tty... in the unit; docker: --device {path})"),
     errno.EBUSY: (PortErrorKind.BUSY, "busy, another program has it open; stop it (fuser {path})"),
     errno.EAGAIN: (PortErrorKind.BUSY, "busy, another program has it open; stop it (fuser {path})"),
     errno.ENOTTY: (PortErrorKind.NOT_A_TTY, "not a serial device; give the board's tty"),

@@ -214,3 +214,12 @@ def test_the_reader_outlives_exceptions_in_its_protocol_and_in_opening(monkeypat
         link.close()
     assert (f"port {link.path}: data_received failed (RuntimeError: a bug in the owner); the reader goes on "
             f"(2 such errors)") in caplog.text
+
+
+def test_a_device_policy_denial_is_a_fatal_permission_error_naming_the_policy():
+    """EPERM is what a cgroup device policy (systemd DevicePolicy=closed, a container without --device)
+    answers; waiting never helps, so it is fatal like EACCES, and the line says which policy to open."""
+    from firmware_bridge.port import _open_error
+    e = _open_error("/dev/ttyTHS1", OSError(errno.EPERM, "Operation not permitted"))
+    assert e.kind == PortErrorKind.PERMISSION and e.exit_code == 2
+    assert "DeviceAllow=" in str(e) and "--device /dev/ttyTHS1" in str(e) and "\n" not in str(e)
