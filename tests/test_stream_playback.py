@@ -287,3 +287,35 @@ def test_replay_cli_gives_the_golden_lines(tmp_path, name, stream_model):
                 assert abs(g[k] - w[k]) <= 1e-3, (g, w)
             else:
                 assert g[k] == w[k], (k, g, w)
+
+
+def test_a_sensor_scale_far_off_the_training_range_is_flagged_and_noticed(tmp_path, stream_model):
+    """The model's sidecar records the levels it was trained on; windows far outside them carry
+    level_flags, and a run of 3 becomes one level_out_of_range notice naming the modality, the level
+    relative to the range and the likely cause, the same in every playback."""
+    import shutil
+    src = Path(stream_model)
+    shutil.copy(src, tmp_path / "m.onnx")
+    side = json.loads(src.with_suffix(".json").read_text())
+    # a training range far below what the shipped log's geophone reads: the board's scale looks tens of dB off
+    side["extra"]["level_range"] = {"seismic": {"unit": "m/s", "all_db": [-200.0, -190.0],
+                                                "background_db": [-200.0, -195.0], "targets_db": [-195.0, -190.0]}}
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    conf = tmp_path / "c.toml"
+    conf.write_text('[output]\nstatus_line = "off"\n')
+    from edge_rep.cli import main
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"out{k}.jsonl"
+        assert main(["replay", str(LOGS / "clean.edgelog"), "--config", str(conf), "--out", str(out),
+                     "--model", str(tmp_path / "m.onnx")]) == 0
+        outs.append([without_host_fields(json.loads(line)) for line in out.read_text().splitlines()])
+    assert outs[0] == outs[1]
+    recs = outs[0]
+    windows = [r for r in recs if r["type"] == "window"]
+    assert windows and all(w["level_flags"] == {"seismic": "high"} for w in windows if "seismic" in w["modalities"])
+    notices = [r for r in recs if r["type"] == "notice" and r["event"].startswith("level_")]
+    assert [n["event"] for n in notices] == ["level_out_of_range"]
+    n = notices[0]
+    assert n["modality"] == "seismic" and n["relative_db"] > 20 and "wrong scale" in n["message"]
+    assert n["board_time"] == windows[2]["board_time"]            # after the third window out of range

@@ -22,20 +22,22 @@ LINK_EVENTS = ("link_up", "link_down", "link_wait")     # live only: a log repla
 RUNNER_EVENTS = ("window_skipped",)                     # live only: the model fell behind real time
 QUEUE_EVENTS = ("queue_overflow",)                      # live only: bytes dropped before the main loop took them
 OUTPUT_EVENTS = ("output_down", "output_up")            # an output (JSON lines, MQTT, recording) failed / works again
+LEVEL_EVENTS = ("level_out_of_range", "level_in_range")  # from the windows' samples (levels.py): a log replays them
 
 
 @dataclass(frozen=True)
 class Notice:
     event: str                        # one of BOARD_EVENTS, SILENCE_EVENTS, LINK_EVENTS, RUNNER_EVENTS,
-                                      # QUEUE_EVENTS or OUTPUT_EVENTS
+                                      # QUEUE_EVENTS, OUTPUT_EVENTS or LEVEL_EVENTS
     boot: int                         # the board's boot it happened on
     board_time: float | None          # seconds on that boot's clock; None when unknown (link changes)
     message: str                      # one readable line
+    detail: dict | None = None        # machine-readable fields of some events (level_*: modality, level_db...)
 
     def to_dict(self) -> dict:
         return {"type": "notice", "event": self.event, "boot": self.boot,
                 "board_time": None if self.board_time is None else round(self.board_time, 6),
-                "message": self.message}
+                "message": self.message, **(self.detail or {})}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..levels import LevelMonitor
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
 from .health import HealthEvent
@@ -73,6 +74,8 @@ class StreamRunner:
         self.stop_requested = threading.Event()
         self._last = None          # last window record, for the status line
         self._sink_errors: dict[int, OutputState] = {}    # sinks that raised, by id
+        # windows outside the level range the model was trained on (a wrong scale): flags and episodes
+        self.levels = LevelMonitor(self.meta.extra.get("level_range") or {})
 
     # -- signals --------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -161,8 +164,12 @@ class StreamRunner:
     def _window(self, job: WindowJob, since: float | None) -> None:
         r = self.clf.classify(job)
         latency = (time.time() - since) * 1e3 if since else None
-        rec = window_record(r, self.meta.classes, self.meta.model_id, self.node, latency)
+        flags, episodes = self.levels.update(job.data, job.present)
+        rec = window_record(r, self.meta.classes, self.meta.model_id, self.node, latency, level_flags=flags)
         self._emit(rec)
+        for ep in episodes:
+            detail = {k: v for k, v in ep.items() if k not in ("event", "message")}
+            self._emit(notice_record(Notice(ep["event"], job.boot, job.t1, ep["message"], detail), self.node))
         s = self.stats
         s.windows += 1
         if s.first_window_host is None:

@@ -17,8 +17,9 @@ HOST_FIELDS = ("host_time", "latency_ms", "backend_ms")
 
 
 def window_record(r: Result, classes: tuple[str, ...], model_id: str, node: str, latency_ms: float | None,
-                  host_time: float | None = None) -> dict:
-    """One classified window. ``label`` is null when no modality was present."""
+                  host_time: float | None = None, level_flags: dict[str, str] | None = None) -> dict:
+    """One classified window. ``label`` is null when no modality was present. ``level_flags``: the
+    modalities whose level lies outside the model's training range, "low" or "high" (edge_rep/levels.py)."""
     j = r.job
     rec = {"type": "window", "schema": SCHEMA, "node": node, "boot": j.boot, "window": j.index,
            "board_time": round(j.t1, 6), "window_start": round(j.t0, 6),
@@ -31,7 +32,7 @@ def window_record(r: Result, classes: tuple[str, ...], model_id: str, node: str,
                    probs={c: round(float(p), 4) for c, p in zip(classes, r.probs)})
     rec.update(modalities=[m for m, p in j.present.items() if p], scenario=j.scenario,
                replay=[m for m, u in r.replay.items() if u], buffer_age_s=r.buffer_age,
-               coverage=j.coverage, health=j.health,
+               coverage=j.coverage, health=j.health, level_flags=dict(level_flags or {}),
                latency_ms=None if latency_ms is None else round(latency_ms, 3),
                backend_ms=round(r.backend_ms, 3), model=model_id)
     return rec
