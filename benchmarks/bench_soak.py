@@ -18,7 +18,6 @@ their own notices say), MQTT records received (QoS 1) against the records made, 
 from __future__ import annotations
 
 import json
-import os
 import resource
 import shutil
 import signal
@@ -34,23 +33,11 @@ from pathlib import Path
 TITLE = "Fault soak: edge-rep stream under board and host faults"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.bench_stream import bench_model  # noqa: E402
 
 # Notices that account for a gap in the windows (the board rebooted or went away, bytes or records were lost).
 EXPLAINS = {"board_reset", "link_down", "link_wait", "link_up", "queue_overflow", "output_down", "output_up",
             "waiting_for_hello"}
-
-
-def _model(tmp: Path) -> str:
-    from edge_rep.backends import DEFAULT_MODEL
-    if os.environ.get("EDGE_REP_BENCH_MODEL"):
-        return os.environ["EDGE_REP_BENCH_MODEL"]
-    if DEFAULT_MODEL.with_suffix(".onnx").is_file():
-        return str(DEFAULT_MODEL.with_suffix(".onnx"))
-    from edge_rep.checkpoint import load_model
-    from edge_rep.onnx_export import export_onnx
-    model, meta = load_model(None)
-    export_onnx(model, meta, tmp / "default.onnx", log=lambda s: None)
-    return str(tmp / "default.onnx")
 
 
 def _free_port() -> int:
@@ -143,7 +130,7 @@ def soak(seconds: float, log=print) -> list[dict]:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     try:
-        model = _model(tmp)
+        model = bench_model(tmp)
         broker = Broker(_free_port(), tmp)
         broker.start()
         out, rec = tmp / "out" / "windows.jsonl", tmp / "rec"

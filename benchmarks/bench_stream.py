@@ -75,7 +75,7 @@ def bench_playback(tmp: Path, seconds: float, model: str) -> list[dict]:
                      f"backend {r['backend_s']:.2f} s; torch loaded: {r['torch']}; model {model_id}"}]
 
 
-def _model(tmp: Path) -> str:
+def bench_model(tmp: Path) -> str:
     """$EDGE_REP_BENCH_MODEL, else the bundled default.onnx, else the bundled checkpoint exported now."""
     from edge_rep.backends import DEFAULT_MODEL
     if os.environ.get("EDGE_REP_BENCH_MODEL"):
@@ -172,7 +172,7 @@ def bench_live(tmp: Path, seconds: float, model: str) -> list[dict]:
 def run(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as d:
         tmp = Path(d)
-        model = _model(tmp)
+        model = bench_model(tmp)
         return bench_playback(tmp, 30.0 if quick else 120.0, model) + bench_live(tmp, 10.0 if quick else 60.0, model)
 
 
