@@ -187,8 +187,12 @@ def test_mseed_gaps_stay_gaps(tmp_path):
 
 
 def test_mseed_bad_file(tmp_path):
+    from edge_rep.calibration import Calibration
     (tmp_path / "junk.mseed").write_bytes(b"\x00" * 100)
     with pytest.raises(EdgeRepError, match="junk.mseed: not a readable miniSEED"):
+        mseed.load(tmp_path / "junk.mseed", MOD, calibration=Calibration(sensitivity={None: 4e8}))
+    # with no calibration at all, that is said first, before ObsPy is even imported
+    with pytest.raises(EdgeRepError, match="junk.mseed: seismic samples are in counts with no calibration"):
         mseed.load(tmp_path / "junk.mseed", MOD)
 
 
@@ -200,9 +204,11 @@ def test_mseed_without_obspy_says_what_to_install(monkeypatch, tmp_path):
         if name == "obspy" or name.startswith("obspy."):
             raise ImportError("no obspy")
         return real_import(name, *a, **k)
+    from edge_rep.calibration import Calibration
+    (tmp_path / "a.mseed").write_bytes(b"\x00" * 100)
     monkeypatch.setattr(builtins, "__import__", no_obspy)
     with pytest.raises(EdgeRepError, match=r"pip install edge-rep\[seismic\]"):
-        mseed.load(tmp_path, MOD)
+        mseed.load(tmp_path, MOD, calibration=Calibration(sensitivity={None: 4e8}))
 
 
 def test_splits_are_by_recording_group_and_stable():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calibration import COUNTS, Calibration, from_stationxml_unit, stationxml_beside, to_units
+from ..calibration import COUNTS, Calibration, advice, from_stationxml_unit, stationxml_beside, to_units
 from ..errors import EdgeRepError
 from ..inpaths import input_file
 from ..profiles import Profile
@@ -169,11 +169,17 @@ def read_trace(path: Path, channel: str | None = None, modality: str | None = No
 
 def load(src: Path, profile: Profile, label: str | None = None, modality: str = "seismic",
          channel: str | None = None, calibration: Calibration | None = None) -> list[Recording]:
-    _obspy()
     cal = calibration or Calibration()
     spec = profile.modality(modality)
+    files = find_files(src, PATTERNS, "miniSEED")
+    if not cal.explicit(modality):        # say what is missing before ObsPy's import (about a second)
+        for path in files:
+            if not stationxml_beside(path).is_file():
+                raise EdgeRepError(f"{path}: {modality} samples are in {COUNTS} with no calibration, but the "
+                                   f"dataset holds {spec.units}; {advice(COUNTS, modality, spec.units, 'mseed')}")
+    _obspy()
     out = []
-    for path in find_files(src, PATTERNS, "miniSEED"):
+    for path in files:
         data, rate, t0, stats, units = read_trace(path, channel, modality, profile, cal)
         x = resample(data[None, :], rate, spec.sample_rate, str(path))
         ch = to_units(Channels(x, spec.sample_rate, t0, units, dict(stats, original_rate=rate)), modality, profile,
