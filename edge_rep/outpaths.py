@@ -74,11 +74,11 @@ def claim(path: str | os.PathLike, kind: OutputKind, force: bool = False, option
     if os.path.lexists(p) and not (kind.folder and is_empty_folder(p)) and not force:
         raise EdgeRepError(f"{option} {p}: an edge-rep {kind.noun} is already there; pass --force to replace "
                            f"it, or choose a new path")
-    _check_writable_place(p, option)
+    check_writable_place(p, option)
     return p
 
 
-def _check_writable_place(p: Path, option: str) -> None:
+def check_writable_place(p: Path, option: str) -> None:
     """The nearest existing folder above ``p`` is a folder this process may write into: refused now, in
     one line, rather than after the work (writing may still fail later, e.g. on a full disk)."""
     anc = p.parent

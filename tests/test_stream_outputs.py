@@ -39,7 +39,8 @@ def test_jsonl_rotation_keeps_n_files(tmp_path):
 
 def test_jsonl_unwritable_path_is_one_line_error(tmp_path):
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(EdgeRepError, match="cannot open the output file"):
+    with pytest.raises(EdgeRepError, match="output file .*/afile/sub.jsonl: cannot create it, .*/afile is not a "
+                                           "folder"):
         JsonlSink(tmp_path / "afile" / "sub.jsonl")
 
 
@@ -51,13 +52,17 @@ def test_status_line_plain_stream_prints_at_interval():
     st.update("a", 0.0)
     st.update("b", 5.0)
     st.update("c", 10.0)
-    st.message("event")                  # events reach a plain stream through the log, not here
+    st.clear()                           # a plain stream has no live line to erase
     assert buf.getvalue() == "a\nc\n"
     live = io.StringIO()
     st = StatusLine("on", live)
     st.update("x", 0.0)
-    st.message("ev")
-    assert live.getvalue() == "\r\x1b[2Kx\r\x1b[2Kev\n"
+    st.update("y", 0.1)                  # too soon: not redrawn
+    st.clear()                           # another output comes: the row is erased first ...
+    st.clear()                           # ... once
+    st.update("z", 0.15)                 # and redrawn at once after it
+    st.close()                           # nothing of it is left on the terminal at exit
+    assert live.getvalue() == "\r\x1b[2Kx\r\x1b[2K\r\x1b[2Kz\r\x1b[2K"
 
 
 # -- sd_notify ----------------------------------------------------------------------------------------

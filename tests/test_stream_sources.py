@@ -228,8 +228,9 @@ def test_a_failing_disk_pauses_recording_without_raising(tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
         rec = LogRecorder(".", "n1", LogHeader(port="x"), section())
-        resource.setrlimit(resource.RLIMIT_FSIZE, (rec.writer.size + 1000, hard))     # the disk fills up
-        for i in range(10):
+        rec.write(bytes([0]) * 300, 10.0)                                             # the log starts
+        resource.setrlimit(resource.RLIMIT_FSIZE, (rec.writer.size + 700, hard))      # the disk fills up
+        for i in range(1, 10):
             rec.write(bytes([i]) * 300, 10.0 + i)
         rec.close()
         return {"notices": rec.take_notices(), "unrecorded": rec.unrecorded, "path": str(rec.paths[0])}
@@ -245,8 +246,8 @@ def test_a_failing_disk_pauses_recording_without_raising(tmp_path):
 
 def test_a_record_folder_that_cannot_be_made_is_a_setup_error(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(EdgeRepError, match=r"record dir .*/file/logs: cannot create it \(Not a directory\); "
-                                           r"check \[record\] dir"):
+    with pytest.raises(EdgeRepError, match=r"record dir .*/file/logs: cannot create it, .*/file is not a folder; "
+                                           r"choose a path inside a folder"):
         LogRecorder(tmp_path / "file" / "logs", "n1", LogHeader(), section())
 
 

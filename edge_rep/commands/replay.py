@@ -31,6 +31,6 @@ def run(args) -> int:
     cfg = load_config(args.config)
     apply_common(cfg, args)
     setup_logging(cfg.logging.level)
-    runner = run_playback(cfg, args.log, args.speed)
+    runner = run_playback(cfg, args.log, args.speed, json_lines=args.json)
     print(f"edge-rep replay: {runner.summary()}", file=sys.stderr)
     return 0

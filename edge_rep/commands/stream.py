@@ -21,6 +21,9 @@ def add_common(p) -> None:
     p.add_argument("--holdover", type=config_number(ReplaySection, "holdover_s"), metavar="S",
                    help="seconds a dropped modality's buffers are replayed")
     p.add_argument("--log-level", choices=key_choices(LoggingSection, "level"), help="diagnostics on stderr")
+    p.add_argument("--json", action="store_true",
+                   help="JSON lines on stdout even when it is a terminal (default there: one readable line per "
+                        "window and per event; a pipe or a file always gets JSON lines)")
 
 
 def add_arguments(p) -> None:
@@ -63,6 +66,6 @@ def run(args) -> int:
         cfg.record.dir = args.record
     check_port_path(cfg.serial.port)    # a directory or a file fails now; a missing port is waited for
     setup_logging(cfg.logging.level)
-    runner = run_stream(cfg)
+    runner = run_stream(cfg, json_lines=args.json)
     print(f"edge-rep stream: {runner.summary()}", file=sys.stderr)
     return 0

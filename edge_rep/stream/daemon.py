@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 from firmware_bridge.sensorlog import LogHeader, csv_header, decoder_for
 
@@ -20,7 +21,7 @@ from ..backends import load_backend
 from ..config import Config
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
-from .outputs import JsonlSink, ListSink, MqttSink, StatusLine
+from .outputs import ListSink, MqttSink, ReadableSink, StatusLine, results_sink
 from .recorder import LogRecorder
 from .runner import StreamRunner
 from .sdnotify import Notifier
@@ -31,7 +32,23 @@ log = logging.getLogger("edge_rep.stream")
 
 class _StderrHandler(logging.StreamHandler):
     """A StreamHandler on whatever ``sys.stderr`` is at each record, not the one at set-up (a caller that
-    swaps stderr, such as an embedding program or a test, would otherwise leave it writing to a closed file)."""
+    swaps stderr, such as an embedding program or a test, would otherwise leave it writing to a closed file).
+
+    While a run shows a live status line, a log line clears it first (``status``); while its records are
+    readable lines on the terminal, a log line that repeats one (``notices.SHOWN``) is dropped (``readable``)."""
+
+    status: StatusLine | None = None
+    readable = False
+
+    def filter(self, record):
+        if self.readable and getattr(record, "shown", False):
+            return False
+        return super().filter(record)
+
+    def emit(self, record) -> None:
+        if self.status is not None:
+            self.status.clear()
+        super().emit(record)
 
     @property
     def stream(self):
@@ -70,11 +87,13 @@ def link_header(cfg: Config) -> LogHeader:
 
 
 def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = None,
-                 notifier: Notifier | None = None, sinks: list | None = None, decoder=None) -> StreamRunner:
-    """The loop with its outputs: the jsonl sink (unless ``sinks`` replaces it), MQTT when enabled.
+                 notifier: Notifier | None = None, sinks: list | None = None, decoder=None,
+                 json_lines: bool = False) -> StreamRunner:
+    """The loop with its outputs: the results sink (``results_sink``: readable lines on a terminal, else JSON
+    lines; always JSON with ``json_lines``) unless ``sinks`` replaces it, MQTT when enabled.
     ``decoder``: the link's (``decoder_for``; default: the one the config describes)."""
     if sinks is None:
-        sinks = [JsonlSink.from_config(cfg.output)]
+        sinks = [results_sink(cfg.output, json_lines)]
     if cfg.mqtt.enabled:
         sinks.append(MqttSink.from_config(cfg.mqtt, cfg.node.id,
                                           reconnect_s=(cfg.serial.reconnect_min_s, cfg.serial.reconnect_max_s)))
@@ -83,17 +102,29 @@ def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = N
     return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)
 
 
+@contextmanager
+def _terminal(status: StatusLine, sinks: list):
+    """The log handler's view of the run's terminal (see ``_StderrHandler``), for the run's length."""
+    _StderrHandler.status = status if status.live else None
+    _StderrHandler.readable = any(isinstance(s, ReadableSink) for s in sinks)
+    try:
+        yield
+    finally:
+        _StderrHandler.status, _StderrHandler.readable = None, False
+
+
 def _finish(runner: StreamRunner, status: StatusLine | None) -> None:
+    """Flush and close the outputs; the caller prints the summary (once)."""
     runner.close_sinks()
     if status is not None:
         status.close()
-    log.info("done: %s", runner.summary())
 
 
 def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=None,
-               stop_after_s: float | None = None) -> StreamRunner:
+               stop_after_s: float | None = None, json_lines: bool = False) -> StreamRunner:
     """Classify the serial port's stream until SIGINT/SIGTERM (or ``stop_after_s`` seconds).
     ``on_started()`` is called once the port is open (the demo starts its simulated board then).
+    ``json_lines``: JSON lines on stdout even when it is a terminal (``--json``).
 
     Under systemd, READY=1 goes out once the model is loaded, with ``STATUS=waiting for <port>``, and the
     watchdog is pinged while the port is waited for (a board plugged in later is the normal case)."""
@@ -102,7 +133,7 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     notifier = Notifier()
     header = link_header(cfg)
     runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks,
-                          decoder=decoder_for(header))
+                          decoder=decoder_for(header), json_lines=json_lines)
     try:
         writer = LogRecorder(cfg.record.dir, cfg.node.id, header, cfg.record) if cfg.record.dir else None
     except BaseException:
@@ -110,6 +141,13 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
         raise
     source = SerialSource.from_config(cfg.serial, writer)
     runner.install_signal_handlers()
+    with _terminal(status, runner.sinks):
+        _serve(cfg, runner, source, notifier, status, on_started, stop_after_s)
+    return runner
+
+
+def _serve(cfg: Config, runner: StreamRunner, source: SerialSource, notifier: Notifier, status: StatusLine,
+           on_started, stop_after_s: float | None) -> None:
     timer = None
     try:
         notifier.ready(f"waiting for {cfg.serial.port}")
@@ -128,24 +166,24 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
         source.close()                  # closes the recording; an empty log is removed
         notifier.close()
         _finish(runner, status)
-    return runner
 
 
 def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
-                 sinks: list | None = None) -> StreamRunner:
+                 sinks: list | None = None, json_lines: bool = False) -> StreamRunner:
     """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs)."""
     source = LogSource(log_path, speed)
     try:
         backend = backend or open_backend(cfg)
         status = StatusLine(cfg.output.status_line)
         runner = build_runner(cfg, backend, live=False, status=status, sinks=sinks,
-                              decoder=decoder_for(source.header, f"log {log_path}"))
+                              decoder=decoder_for(source.header, f"log {log_path}"), json_lines=json_lines)
     except BaseException:
         source.close()
         raise
     runner.install_signal_handlers()
     try:
-        runner.run(source)
+        with _terminal(status, runner.sinks):
+            runner.run(source)
     finally:
         source.close()
         _finish(runner, status)

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# ``extra=`` of a log line that repeats an output record (a health event, a port notice): when the records
+# are shown as readable lines on the terminal, the log drops it, so each event is shown once.
+SHOWN = {"shown": True}
+
 # Events of notices, by who raises them.
 BOARD_EVENTS = ("board_reset", "waiting_for_hello", "channel_rejected", "channel_ignored", "format_mismatch",
                 "windows_lost")

@@ -24,8 +24,8 @@ from typing import TextIO
 from ..config import MqttSection, OutputSection
 from ..errors import EdgeRepError
 from ..modelspec import scenario_label
-from ..outpaths import OutputKind, refuse_foreign
-from .notices import Notice
+from ..outpaths import OutputKind, check_writable_place, refuse_foreign
+from .notices import SHOWN, Notice
 from .schema import notice_record
 
 log = logging.getLogger("edge_rep.stream")
@@ -82,7 +82,7 @@ class OutputState:
                 self._down_since, self._reason, self._lost_at_down = now, reason, self.lost - lost
                 self._last_log = now
                 text = f"{self.name}: {reason}; {consequence}"
-                log.error("output %s", text)
+                log.error("output %s", text, extra=SHOWN)
                 self._notices.append(("output_down", text))
             elif now - self._last_log >= LOG_EVERY_S:
                 self._last_log = now
@@ -111,7 +111,7 @@ class OutputState:
         with self._lock:
             if self._down_since is None:
                 return
-            log.warning("output %s", text)
+            log.warning("output %s", text, extra=SHOWN)
             self._notices.append(("output_up", text))
             if announced:
                 self.announced.add(text)
@@ -144,7 +144,10 @@ class JsonlSink:
         self._rotate_after = 0.0
         if self.target != "-":
             refuse_foreign(self.target, JSON_LINES, option="output file")
-            self._open()
+            if Path(self.target).exists():
+                self._open()
+            else:                        # made with the first record: a run that got no data leaves nothing
+                check_writable_place(Path(self.target), "output file")
 
     @classmethod
     def from_config(cls, section: OutputSection) -> JsonlSink:
@@ -238,7 +241,7 @@ class JsonlSink:
         self._write_fd(fd, line.encode(), regular=False)
 
     def _write_file(self, data: bytes) -> None:
-        if self._fd is None:                     # closed by a failed rotation: open again
+        if self._fd is None:                     # the first record, or closed by a failed rotation: open
             try:
                 self._open()
             except EdgeRepError as e:
@@ -498,7 +501,8 @@ class ListSink:
 
 
 class ReadableSink:
-    """One readable line per record (the demo's stdout): window label and scenario, events marked."""
+    """One readable line per record (the demo's stdout, and stdout on a terminal): window label and
+    scenario, events marked ``**``."""
 
     def __init__(self, stream: TextIO | None = None, truth=None):
         """``truth(t0, t1) -> label | None``: the true label of a window, when known (the demo's simulator)."""
@@ -513,6 +517,16 @@ class ReadableSink:
 
     def close(self) -> None:
         pass
+
+
+def results_sink(section: OutputSection, json_lines: bool = False, stream: TextIO | None = None):
+    """Where ``stream`` and ``replay`` put their records: readable lines (``ReadableSink``) when they go to
+    stdout (``[output] jsonl = "-"``) and stdout is a terminal, unless ``json_lines`` (``--json``); JSON
+    lines otherwise (``JsonlSink.from_config``), so a pipe or a file always gets JSON."""
+    stream = stream or sys.stdout
+    if section.jsonl == "-" and not json_lines and bool(getattr(stream, "isatty", lambda: False)()):
+        return ReadableSink(stream)
+    return JsonlSink.from_config(section)
 
 
 def format_record(rec: dict) -> str:
@@ -538,7 +552,10 @@ def format_record(rec: dict) -> str:
 
 
 class StatusLine:
-    """A short human summary on stderr: a live, rewritten line on a terminal, else a line every ``every_s``."""
+    """A short human summary on stderr: a live, rewritten line on a terminal, else a line every ``every_s``.
+
+    Anything else written to the terminal (a record on stdout, a log line) first calls ``clear``, so it
+    never lands on the live line's row; the runner redraws the line after it (``cleared``)."""
 
     def __init__(self, mode: str = "auto", stream: TextIO | None = None, every_s: float = 30.0):
         self.stream = stream or sys.stderr
@@ -546,27 +563,34 @@ class StatusLine:
         self.live = tty if mode == "auto" else mode == "on"
         self.enabled = mode != "off"
         self.every_s = every_s
+        self.cleared = False             # a live line was shown and erased since: redraw it now
+        self._shown = False
         self._last = -1e18
+        self._lock = threading.Lock()    # the reader thread's log lines clear it too
 
     def due(self, now: float) -> bool:
-        """Whether an update at ``now`` would be shown (a live line is redrawn at most 5 times a second)."""
-        return self.enabled and now - self._last >= (0.2 if self.live else self.every_s)
+        """Whether an update at ``now`` would be shown (a live line is redrawn at most 5 times a second,
+        and at once after it was cleared)."""
+        return self.enabled and (self.cleared or now - self._last >= (0.2 if self.live else self.every_s))
 
     def update(self, text: str, now: float) -> None:
         if not self.due(now):
             return
-        self._last = now
-        self.stream.write(("\r\x1b[2K" + text) if self.live else text + "\n")
-        self.stream.flush()
+        with self._lock:
+            self._last, self.cleared = now, False
+            self.stream.write(("\r\x1b[2K" + text) if self.live else text + "\n")
+            self._shown = self.live
+            self.stream.flush()
 
-    def message(self, text: str) -> None:
-        """An event on a line of its own above the live line (on a terminal only: elsewhere the log has it)."""
-        if not (self.enabled and self.live):
-            return
-        self.stream.write("\r\x1b[2K" + text + "\n")
-        self.stream.flush()
+    def clear(self) -> None:
+        """Erase the live line (if shown) so that the next output starts on a clean row."""
+        with self._lock:
+            if not self._shown:
+                return
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._shown, self.cleared = False, True
 
     def close(self) -> None:
-        if self.enabled and self.live:
-            self.stream.write("\n")
-            self.stream.flush()
+        self.clear()
+        self.cleared = False

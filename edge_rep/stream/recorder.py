@@ -31,6 +31,7 @@ from firmware_bridge.sensorlog import MAGIC, LogHeader, LogWriter
 
 from ..config import RecordSection
 from ..errors import EdgeRepError
+from ..outpaths import check_writable_place
 
 log = logging.getLogger("edge_rep.stream")
 
@@ -60,11 +61,11 @@ class LogRecorder:
         self.keep_bytes = int(section.keep_mb * MB) if section.keep_mb else 0
         self.min_free = int(section.min_free_mb * MB)
         self.free = free
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise EdgeRepError(f"record dir {self.folder}: cannot create it ({e.strerror}); "
-                               f"check [record] dir") from None
+        # checked now, made with the first bytes: a run that got no data leaves nothing behind
+        if not os.path.lexists(self.folder):
+            check_writable_place(self.folder, "record dir")
+        elif not (self.folder.is_dir() and os.access(self.folder, os.W_OK | os.X_OK)):
+            raise EdgeRepError(f"record dir {self.folder}: is not a writable folder; check [record] dir")
         self._name = re.compile(re.escape(self.node) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?\.edgelog")
         self.writer: LogWriter | None = None
         self.paths: list[Path] = []          # logs this run wrote, in order
@@ -77,13 +78,7 @@ class LogRecorder:
         self._unrecorded_at_pause = 0
         self._next_check = self._next_retry = 0.0
         self._last_name = ("", 0)
-        if not self._room():
-            self._pause(self._low_space_reason())
-        else:
-            try:
-                self._new_log()
-            except BridgeError as e:         # at start a log that cannot be created is a setup error
-                raise EdgeRepError(str(e)) from None
+        self._started = False                # the folder and the first log come with the first bytes
 
     @property
     def path(self) -> Path | None:
@@ -94,6 +89,8 @@ class LogRecorder:
     def write(self, data: bytes, host_time: float) -> None:
         """Record ``data``; never raises (a failure pauses recording and becomes a notice)."""
         now = time.monotonic()
+        if not self._started:
+            self._start()
         if self.writer is None:
             if now < self._next_retry or not self._resume(now):
                 self.unrecorded += len(data)
@@ -126,6 +123,20 @@ class LogRecorder:
         return out
 
     # -- internals ---------------------------------------------------------------------------------
+    def _start(self) -> None:
+        """The first bytes: make the folder and the first log (or pause, with a notice, if that fails)."""
+        self._started = True
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            return self._pause(f"cannot create the record dir {self.folder} ({e.strerror or e})")
+        if not self._room():
+            return self._pause(self._low_space_reason())
+        try:
+            self._new_log()
+        except BridgeError as e:
+            self._pause(str(e))
+
     def _free(self) -> int | None:
         try:
             return int(self.free(self.folder))

@@ -24,7 +24,7 @@ from ..levels import LevelMonitor
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
 from .health import HealthEvent
-from .notices import LinkChange, Notice
+from .notices import SHOWN, LinkChange, Notice
 from .outputs import OutputState
 from .schema import health_record, notice_record, window_record
 from .sdnotify import Notifier
@@ -131,11 +131,8 @@ class StreamRunner:
                 self._window(item, item.host_time_ready if self.live else fed_at)
             elif isinstance(item, HealthEvent):
                 self._emit(health_record(item, self.node))
-                if self.status is not None:
-                    self.status.message(f"[{item.board_time:9.3f}] {item.channel}: {item.old.value} -> "
-                                        f"{item.new.value} ({item.reason})")
                 log.info("%s: %s -> %s at board time %.3f s (%s)", item.channel, item.old.value, item.new.value,
-                         item.board_time, item.reason)
+                         item.board_time, item.reason, extra=SHOWN)
             elif isinstance(item, Notice):
                 self._emit(notice_record(item, self.node))
         self._output_notices()
@@ -158,7 +155,7 @@ class StreamRunner:
         self.stats.skipped += 1
         msg = (f"window {job.index} ({job.t0:g}-{job.t1:g} s) skipped: its data arrived {lag:.1f} s ago, more than "
                f"{self.max_lag_s:g} s; the model fell behind ({self.stats.skipped} skipped in total)")
-        log.warning(msg)
+        log.warning(msg, extra=SHOWN)
         self._emit(notice_record(Notice("window_skipped", job.boot, job.t1, msg), self.node))
 
     def _window(self, job: WindowJob, since: float | None) -> None:
@@ -187,6 +184,8 @@ class StreamRunner:
     def _emit(self, rec: dict, skip=None) -> None:
         if rec.get("type") != "window":
             self.stats.events += 1
+        if self.status is not None:
+            self.status.clear()                   # a record on the terminal never shares the status line's row
         for sink in self.sinks:
             if sink is skip:
                 continue

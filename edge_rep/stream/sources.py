@@ -29,7 +29,7 @@ from firmware_bridge.sensorlog import LogReader
 
 from ..config import SerialSection
 from ..errors import EdgeRepError
-from .notices import LinkChange
+from .notices import SHOWN, LinkChange
 from .runner import Chunk
 
 log = logging.getLogger("edge_rep.stream")
@@ -89,7 +89,7 @@ class ChunkQueue:
             text = (f"the main loop fell behind: {nbytes} bytes in {chunks} reads received over {t1 - t0:.1f} s "
                     f"were dropped (the queue holds {self.max_bytes / 1e6:g} MB); "
                     f"{self.dropped_bytes} bytes dropped in total")
-            log.error("%s", text)
+            log.error("%s", text, extra=SHOWN)
             batch.append(LinkChange("queue_overflow", text))
         return batch
 
@@ -107,6 +107,7 @@ class SerialSource(PortProtocol):
         self.writer = writer
         self.record_error = ""
         self._open_error: PortError | None = None
+        self._starting = False           # start() waits for the port and says so itself
         self._stopped = threading.Event()
         self.reader = PortReader(port, self, self.baud, backoff_s=reconnect_s)
 
@@ -158,11 +159,11 @@ class SerialSource(PortProtocol):
 
     def open_failed(self, error: PortError) -> None:
         self._open_error = error
-        self._link("link_wait", f"waiting: {error}")
+        self._link("link_wait", f"waiting: {error}", None if self._starting else logging.WARNING)
 
     def _link(self, event: str, text: str, level: int | None = logging.WARNING) -> None:
         if level is not None:
-            log.log(level, "port %s", text)
+            log.log(level, "port %s", text, extra=SHOWN)
         self.q.put(LinkChange(event, text), len(text))
 
     # -- main thread ----------------------------------------------------------------------------
@@ -171,18 +172,32 @@ class SerialSource(PortProtocol):
         forever) or cannot ever be (forbidden, not a tty, impossible settings); a busy port is waited
         for. Returns early, with the source closed, when ``stop`` is set (SIGTERM while waiting).
         ``tick()`` is called about 20 times a second meanwhile (the daemon pings systemd's watchdog)."""
+        self._starting = True
         self.reader.start()
         deadline = time.monotonic() + self.open_timeout_s if self.open_timeout_s > 0 else float("inf")
-        while not self.reader.connected.wait(0.05):
-            if tick is not None:
-                tick()
-            if stop is not None and stop.is_set():
-                return self.close()
-            error = self._open_error
-            if (error is not None and error.kind in _FATAL_OPEN) or time.monotonic() > deadline:
-                self.close()
-                raise error or PortError(PortErrorKind.CANNOT_OPEN, self.port, f"port {self.port}: did not open "
-                                         f"within {self.open_timeout_s:g} s; check [serial] port")
+        said = None
+        try:
+            while not self.reader.connected.wait(0.05):
+                if tick is not None:
+                    tick()
+                if stop is not None and stop.is_set():
+                    return self.close()
+                error = self._open_error
+                if (error is not None and error.kind in _FATAL_OPEN) or time.monotonic() > deadline:
+                    self.close()
+                    raise error or PortError(PortErrorKind.CANNOT_OPEN, self.port, f"port {self.port}: did not "
+                                             f"open within {self.open_timeout_s:g} s; check [serial] port")
+                if error is not None and error is not said:      # at once, and again if the reason changes
+                    said = error
+                    log.warning("%s: %s", self.waiting_text(), error)
+        finally:
+            self._starting = False
+
+    def waiting_text(self) -> str:
+        """What start() says while the port cannot be opened yet."""
+        if self.open_timeout_s > 0:
+            return f"waiting up to {self.open_timeout_s:g} s for {self.port} (serial.open_timeout_s)"
+        return f"waiting for {self.port} without a time limit (serial.open_timeout_s = 0)"
 
     def __iter__(self):
         while not self._stopped.is_set():
