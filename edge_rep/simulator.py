@@ -108,6 +108,13 @@ class Fault:
     def applies_to(self, modality: str) -> bool:
         return self.channel in ("all", modality)
 
+    @property
+    def spec(self) -> str:
+        """The command-line form, ``KIND[:CHANNEL][@AT[-UNTIL]][=LEVEL]`` (``Scenario.parse`` reads it back)."""
+        return (self.kind + (f":{self.channel}" if self.channel != "all" else "") + f"@{self.at:g}"
+                + (f"-{self.until:g}" if self.until is not None else "")
+                + (f"={self.level:g}" if self.level is not None and self.kind in _DEFAULT_LEVEL else ""))
+
 
 _SPEC = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<ch>[a-z0-9_]+))?(?:@(?P<at>[0-9.]+)(?:-(?P<until>[0-9.]+))?)?"
                    r"(?:=(?P<level>[0-9.eE+-]+))?$")
@@ -159,6 +166,19 @@ class Scenario:
 
     def of(self, *kinds: str) -> list[Fault]:
         return [f for f in self.faults if f.kind in kinds]
+
+    def marks(self) -> list[tuple[float, str]]:
+        """(time, text) of each fault's start and end, in time order, for a running board to announce; a
+        disconnect is announced by the link itself (``run_realtime``), a reset is one instant."""
+        out = []
+        for f in self.faults:
+            if f.kind == "reset":
+                out.append((f.at, f"fault {f.spec}: the board reboots"))
+            elif f.kind != "disconnect":
+                out.append((f.at, f"fault {f.spec} starts"))
+                if f.until is not None:
+                    out.append((f.until, f"fault {f.spec} ends"))
+        return sorted(out, key=lambda m: m[0])
 
 
 class Simulator:
@@ -338,13 +358,21 @@ class Simulator:
         return cls(synth.continuous(profile, duration_s, seed), scenario, seed, **kw)
 
 
-def run_realtime(sim: Simulator, link: PtyLink, speed: float = 1.0, on_event=print) -> None:
-    """Write the simulator's bytes to ``link`` paced to real time (``speed`` x faster)."""
+def run_realtime(sim: Simulator, link: PtyLink, speed: float = 1.0, on_event=print, on_clock=None) -> None:
+    """Write the simulator's bytes to ``link`` paced to real time (``speed`` x faster). ``on_event(text)``
+    is told each fault as it starts and ends and the link going down and up (``t=12.00s: ...``, board
+    seconds since the start); ``on_clock(t)`` is given the board's time after each write."""
     start = time.monotonic()
+    marks, m = sim.scenario.marks(), 0
     for t, chunk in sim.frames():
         delay = start + t / speed - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        while m < len(marks) and marks[m][0] <= t + 1e-9:
+            on_event(f"t={marks[m][0]:.2f}s: {marks[m][1]}")
+            m += 1
+        if on_clock is not None:
+            on_clock(t)
         if chunk is None:
             link.close()
             on_event(f"t={t:.2f}s: board disconnected")

@@ -9,6 +9,7 @@ NAME = "simulate"
 HELP = "simulate a sensor board: stream synthetic or recorded signals per the wire protocol, with faults"
 EXAMPLE = "edge-rep simulate --link /tmp/edge-board --fault drop:acoustic@10-20 --fault reset@40 --duration 60"
 ORDER = 40
+CLOCK_EVERY_S = 5.0      # board seconds between two clock lines when stdout is not a terminal
 
 
 def _is_sensor_log(path: Path) -> bool:
@@ -47,6 +48,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     import os
+    import sys
 
     from firmware_bridge.pty import PtyLink
 
@@ -55,6 +57,7 @@ def run(args) -> int:
     from ..outpaths import claim, staged_file
     from ..profiles import get_profile
     from ..simulator import Scenario, Simulator, run_realtime, write_log
+    from ..stream.outputs import StatusLine
 
     if args.scenario:                                  # a FIFO or a device is refused unread
         input_file(args.scenario, "scenario file", option="--scenario", max_bytes=CONFIG_MAX)
@@ -81,10 +84,20 @@ def run(args) -> int:
         print(f"wrote {args.log}: {w.bytes} bytes in {w.records} records, {sim.duration:.1f} s")
         return 0
     link = PtyLink(args.link)          # first, so a bad --link fails before the signals are rendered
+    # its clock: a live line on a terminal, else a line every CLOCK_EVERY_S board seconds; faults on lines
+    clock = StatusLine("auto", sys.stdout, every_s=CLOCK_EVERY_S)
+
+    def event(text: str) -> None:
+        clock.clear()
+        print(text, flush=True)
+
     try:
         sim = board()
         print(f"simulated board on {link.path}" + (f" (link {args.link})" if args.link else ""), flush=True)
-        run_realtime(sim, link, args.speed, on_event=lambda s: print(s, flush=True))
+        run_realtime(sim, link, args.speed, on_event=event,
+                     on_clock=lambda t: clock.update(f"t={t:.1f}s of {sim.duration:g}s", t))
+        clock.close()
+        print(f"t={sim.duration:.2f}s: the board stopped (end of the signal)", flush=True)
     finally:
         link.close()
     return 0
