@@ -60,7 +60,7 @@ def test_status_line_plain_stream_prints_at_interval():
     st.update("y", 0.1)                  # too soon: not redrawn
     st.clear()                           # another output comes: the row is erased first ...
     st.clear()                           # ... once
-    st.update("z", 0.15)                 # and redrawn at once after it
+    st.update("z", 0.3)                  # and drawn again by the next update
     st.close()                           # nothing of it is left on the terminal at exit
     assert live.getvalue() == "\r\x1b[2Kx\r\x1b[2K\r\x1b[2Kz\r\x1b[2K"
 

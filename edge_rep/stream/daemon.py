@@ -152,7 +152,8 @@ def _serve(cfg: Config, runner: StreamRunner, source: SerialSource, notifier: No
     try:
         notifier.ready(f"waiting for {cfg.serial.port}")
         source.start(runner.stop_requested, tick=lambda: notifier.watchdog(time.monotonic()))
-        log.info("streaming from %s at %d baud", cfg.serial.port, cfg.serial.baud)
+        if not runner.stop_requested.is_set():      # not stopped while the port was waited for
+            log.info("streaming from %s at %d baud", cfg.serial.port, cfg.serial.baud)
         if on_started is not None:
             on_started()
         if stop_after_s is not None:

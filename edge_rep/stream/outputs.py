@@ -555,7 +555,7 @@ class StatusLine:
     """A short human summary on stderr: a live, rewritten line on a terminal, else a line every ``every_s``.
 
     Anything else written to the terminal (a record on stdout, a log line) first calls ``clear``, so it
-    never lands on the live line's row; the runner redraws the line after it (``cleared``)."""
+    never lands on the live line's row; the runner's next update draws the line again below it."""
 
     def __init__(self, mode: str = "auto", stream: TextIO | None = None, every_s: float = 30.0):
         self.stream = stream or sys.stderr
@@ -563,21 +563,20 @@ class StatusLine:
         self.live = tty if mode == "auto" else mode == "on"
         self.enabled = mode != "off"
         self.every_s = every_s
-        self.cleared = False             # a live line was shown and erased since: redraw it now
         self._shown = False
+        self._text = ""
         self._last = -1e18
         self._lock = threading.Lock()    # the reader thread's log lines clear it too
 
     def due(self, now: float) -> bool:
-        """Whether an update at ``now`` would be shown (a live line is redrawn at most 5 times a second,
-        and at once after it was cleared)."""
-        return self.enabled and (self.cleared or now - self._last >= (0.2 if self.live else self.every_s))
+        """Whether an update at ``now`` would be shown (a live line is redrawn at most 5 times a second)."""
+        return self.enabled and now - self._last >= (0.2 if self.live else self.every_s)
 
     def update(self, text: str, now: float) -> None:
-        if not self.due(now):
+        if not self.due(now) or (self._shown and text == self._text):     # a live line is only redrawn if it changed
             return
         with self._lock:
-            self._last, self.cleared = now, False
+            self._last, self._text = now, text
             self.stream.write(("\r\x1b[2K" + text) if self.live else text + "\n")
             self._shown = self.live
             self.stream.flush()
@@ -589,8 +588,7 @@ class StatusLine:
                 return
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
-            self._shown, self.cleared = False, True
+            self._shown = False
 
     def close(self) -> None:
         self.clear()
-        self.cleared = False
