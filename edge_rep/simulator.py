@@ -358,21 +358,34 @@ class Simulator:
         return cls(synth.continuous(profile, duration_s, seed), scenario, seed, **kw)
 
 
+CLOCK_TICK_S = 0.2     # while the wire is silent (a stall, a disconnect), the clock still moves this often
+
+
 def run_realtime(sim: Simulator, link: PtyLink, speed: float = 1.0, on_event=print, on_clock=None) -> None:
-    """Write the simulator's bytes to ``link`` paced to real time (``speed`` x faster). ``on_event(text)``
-    is told each fault as it starts and ends and the link going down and up (``t=12.00s: ...``, board
-    seconds since the start); ``on_clock(t)`` is given the board's time after each write."""
+    """Write the simulator's bytes to ``link`` paced to real time (``speed`` x faster), until the end of
+    its signal. ``on_event(text)`` is told each fault as it starts and ends and the link going down and up
+    (``t=12.00s: ...``, board seconds since the start); ``on_clock(t)`` is given the board's time after
+    each write and, while nothing is written, every ``CLOCK_TICK_S``."""
     start = time.monotonic()
     marks, m = sim.scenario.marks(), 0
+
+    def advance(t: float) -> None:
+        nonlocal m
+        while True:
+            delay = start + t / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(min(delay, CLOCK_TICK_S))
+            now = t if delay <= CLOCK_TICK_S else min(t, (time.monotonic() - start) * speed)
+            while m < len(marks) and marks[m][0] <= now + 1e-9:
+                on_event(f"t={marks[m][0]:.2f}s: {marks[m][1]}")
+                m += 1
+            if on_clock is not None:
+                on_clock(now)
+            if delay <= CLOCK_TICK_S:
+                return
+
     for t, chunk in sim.frames():
-        delay = start + t / speed - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        while m < len(marks) and marks[m][0] <= t + 1e-9:
-            on_event(f"t={marks[m][0]:.2f}s: {marks[m][1]}")
-            m += 1
-        if on_clock is not None:
-            on_clock(t)
+        advance(t)
         if chunk is None:
             link.close()
             on_event(f"t={t:.2f}s: board disconnected")
@@ -380,6 +393,7 @@ def run_realtime(sim: Simulator, link: PtyLink, speed: float = 1.0, on_event=pri
         if link.master < 0:
             on_event(f"t={t:.2f}s: board reappeared on {link.open()}")
         link.write(chunk)
+    advance(sim.duration)
 
 
 def write_log(sim: Simulator, path: str | os.PathLike, start_time: float = 1_767_225_600.0) -> LogWriter:

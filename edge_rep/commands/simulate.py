@@ -47,6 +47,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import math
     import os
     import sys
 
@@ -91,11 +92,15 @@ def run(args) -> int:
         clock.clear()
         print(text, flush=True)
 
+    def tick(t: float) -> None:
+        if not clock.live:          # a line at each multiple of CLOCK_EVERY_S
+            t = math.floor(t / CLOCK_EVERY_S + 1e-9) * CLOCK_EVERY_S
+        clock.update(f"t={t:.1f}s of {sim.duration:g}s", t)
+
     try:
         sim = board()
         print(f"simulated board on {link.path}" + (f" (link {args.link})" if args.link else ""), flush=True)
-        run_realtime(sim, link, args.speed, on_event=event,
-                     on_clock=lambda t: clock.update(f"t={t:.1f}s of {sim.duration:g}s", t))
+        run_realtime(sim, link, args.speed, on_event=event, on_clock=tick)
         clock.close()
         print(f"t={sim.duration:.2f}s: the board stopped (end of the signal)", flush=True)
     finally:

@@ -33,7 +33,7 @@ from ..profiles import Profile
 from .board import Board
 from .health import State
 from .link import LinkMonitor
-from .notices import Notice
+from .notices import SHOWN, Notice
 from .windows import Windower
 
 log = logging.getLogger("edge_rep.stream")
@@ -153,7 +153,7 @@ class WindowAssembler:
         return out + self.windows.advance(host_time)           # dropped channels hold no window back
 
     def _link_notice(self, kind: str, message: str, level: int) -> list:
-        log.log(level, message)
+        log.log(level, message, extra=SHOWN)
         board_now = self.board.board_now
         return [Notice(kind, self.boot, board_now if board_now > -math.inf else None, message)]
 

@@ -33,7 +33,7 @@ from firmware_bridge.protocol import (BOARD_BUFFER_OVERFLOW, BOARD_CLOCK_FAULT, 
 from ..config import HealthSection
 from ..profiles import Profile
 from .health import ChannelHealth, HealthEvent, State
-from .notices import Notice
+from .notices import SHOWN, Notice
 from .ring import SampleRing
 
 log = logging.getLogger("edge_rep.stream")
@@ -277,7 +277,7 @@ class Board:
         """The board no longer describes ``ch`` as it was: its last event says so (to dropped, even from dropped)."""
         del self.channels[ch.desc.channel_id]
         reason = f"channel {ch.desc.channel_id} {why}"
-        log.warning("%s: %s", ch.name, reason)
+        log.warning("%s: %s", ch.name, reason, extra=SHOWN)
         return self.stamp([HealthEvent(ch.name, ch.desc.modality, t, ch.health.state, State.DROPPED, reason)])
 
     def stamp(self, events: list[HealthEvent]) -> list[HealthEvent]:
@@ -285,7 +285,7 @@ class Board:
 
     def _notice(self, kind: str, message: str, level: int = logging.WARNING,
                 board_time: float | None = None) -> list[Notice]:
-        log.log(level, message)
+        log.log(level, message, extra=SHOWN)
         if board_time is None and self.board_now > -math.inf:
             board_time = self.board_now
         return [Notice(kind, self.boot, board_time, message)]
