@@ -165,8 +165,8 @@ def test_simulate_shows_its_clock_and_each_fault_as_it_starts_and_ends(tmp_path)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert re.fullmatch(rf"simulated board on /dev/pts/\d+ \(link {re.escape(str(tmp_path / 'board'))}\)", lines[0])
-    assert re.fullmatch(r"t=8\.00s: board reappeared on /dev/pts/\d+", lines[8])   # a new pty: its number may differ
-    lines[8] = "t=8.00s: board reappeared on PTY"
+    assert re.fullmatch(r"t=8\.00s: board reappeared on /dev/pts/\d+", lines[9])   # a new pty: its number may differ
+    lines[9] = "t=8.00s: board reappeared on PTY"
     assert lines[1:] == [
         "t=0.0s of 11s",                                          # the clock: a line every 5 s off a terminal
         "t=2.00s: fault drop:acoustic@2-4 starts",
