@@ -77,6 +77,9 @@ def test_no_ports_is_not_an_error(monkeypatch, capsys):
     monkeypatch.setattr(list_ports, "comports", lambda: [])
     assert main(["ports"]) == 0
     assert "no serial ports found" in capsys.readouterr().out
+    assert main(["ports", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out == "" and "no serial ports found" in cap.err
 
 
 def test_probe_hears_a_board_hello(board):

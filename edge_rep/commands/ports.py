@@ -26,6 +26,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import json
     import os
+    import sys
     from dataclasses import asdict
 
     from ..ports import PROBE_WAIT_S, PortInfo, list_serial_ports, probe_port
@@ -33,10 +34,11 @@ def run(args) -> int:
     ports = list_serial_ports()
     if args.port:
         known = {p.device: p for p in ports}
-        ports = [known.get(os.path.realpath(path)) or known.get(path) or PortInfo(device=path)
+        ports = [known.get(os.path.realpath(path)) or known.get(path)
+                 or PortInfo(device=path, description="not listed by the system (a pty, or not plugged in)")
                  for path in args.port]
-    if not ports:
-        print("no serial ports found (plug the board in; ls /dev/serial/by-id)")
+    if not ports:       # not an error: the board may simply not be plugged in yet
+        print("no serial ports found (plug the board in; ls /dev/serial/by-id)", file=sys.stderr if args.json else None)
         return 0
     for p in ports:
         probe = probe_port(p.device, args.baud, args.wait or PROBE_WAIT_S) if args.probe else None
