@@ -287,6 +287,25 @@ def test_to_trt_without_arguments_exports_the_bundled_model_to_build_export(tmp_
         assert "no engine built" in r.stdout and "on the Jetson" in r.stdout and r.stderr == ""
 
 
+def test_without_arguments_on_a_jetson_the_engine_is_built_from_the_reused_onnx(tmp_path, monkeypatch, capsys):
+    """Where TensorRT is installed (here: said to be, the build steps recorded) the no-argument export goes on
+    from the reused bundled ONNX to the engine, and --require-engine lets it."""
+    import edge_rep.backends as B
+    import edge_rep.trt_build as T
+    calls = []
+    monkeypatch.setattr(B, "available", lambda kind: True)
+    monkeypatch.setattr(T, "build_engine", lambda onnx_path, engine_path, meta, **kw: (
+        calls.append((Path(onnx_path), Path(engine_path), meta.model_id)), Path(engine_path).write_bytes(b"plan")))
+    monkeypatch.setattr(T, "compare_engine", lambda engine_path, onnx_path, tol=None: [])
+    monkeypatch.setattr("edge_rep.backends.parity.format_rows", lambda rows: "(rows)")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--require-engine"]) == 0
+    out = capsys.readouterr().out
+    model_id = ModelMeta.load(REPO / "edge_rep" / "models" / "default.json").model_id
+    assert calls == [(Path("build/export/default.onnx"), Path("build/export/default.engine"), model_id)]
+    assert "reusing" in out and "wrote build/export/default.engine" in out and "no engine built" not in out
+
+
 def test_to_trt_with_a_python_without_its_modules_points_at_the_venv(tmp_path):
     venv_python = REPO / ".venv" / "bin" / "python"
     if not venv_python.is_file():
