@@ -5,7 +5,7 @@ from . import config_number, number
 NAME = "ports"
 HELP = "list serial ports (by-id names, USB vendor/product/serial); --probe listens for a board's HELLO"
 EXAMPLE = "edge-rep ports --probe"
-ORDER = 8
+ORDER = 29
 
 
 def add_arguments(p) -> None:
