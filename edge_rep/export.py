@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import filecmp
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import EdgeRepError
 from .inpaths import input_file
 from .modelspec import EXPORT_FOLDER, MODEL_FILE, is_model_sidecar, sidecar_path
+from .modelspec import ModelMeta
 from .outpaths import refuse_foreign, staged_file
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "models" / "default.safetensors"   # the bundled model
+DEFAULT_OUT = Path("build") / "export"          # relative to the working folder; git-ignored in a checkout
+CHECKOUT = Path(__file__).resolve().parent.parent  # where a source checkout keeps its .venv (make test)
 
 
 def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16: bool = False,
@@ -27,11 +33,13 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
     """Export ``checkpoint`` (.safetensors, or an exported .onnx with its sidecar: engine only) into the
     folder ``out`` as ``<name>.onnx`` + ``<name>.json`` and, unless ``onnx_only``, ``<name>.engine``.
     ``tolerance``: largest probability difference allowed (default 1e-4 ONNX vs PyTorch; 1e-3 FP32 and
-    2e-2 FP16 TensorRT vs ONNX Runtime). ``require_engine``: a missing TensorRT is an error before anything
-    is written (the Jetson installer: no engine, no install). Progress and parity tables go to ``say``.
-    Returns the files written. EdgeRepError (exit 2) for bad arguments, a bad checkpoint, a destination
-    that is not an export folder, or a missing TensorRT (after the verified ONNX is written, or at once
-    with ``require_engine``)."""
+    2e-2 FP16 TensorRT vs ONNX Runtime). Where TensorRT is missing the verified ONNX is the result and one
+    line says how to build the engine on the Jetson; ``require_engine`` makes that an error before anything
+    is written (the Jetson installer: no engine, no install). A verified ONNX of the same model (same
+    ``model_id``, a parity record, its recorded hash) already in ``out`` or beside a .safetensors
+    ``checkpoint`` is reused (checked with ONNX Runtime when installed), not exported again. Progress and
+    parity tables go to ``say``. Returns the files written or reused. EdgeRepError (exit 2) for bad arguments, a bad
+    checkpoint, a destination that is not an export folder, or a missing TensorRT with ``require_engine``."""
     ckpt, out = Path(checkpoint), Path(out)
     if workspace_mb <= 0:
         raise EdgeRepError(f"--workspace {workspace_mb}: must be a positive number of MiB, e.g. 1024")
@@ -52,21 +60,36 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
                                f"{JETPACK_HINT}")
     onnx_path = out / (ckpt.stem + ".onnx")
     engine_path = onnx_path.with_suffix(".engine")
-    check_destination(ckpt, out, onnx_path, force)
+    from .backends import available
+    will_build = not onnx_only and available("tensorrt")
+    reuse = reusable_onnx(ckpt, onnx_path) if ckpt.suffix == ".safetensors" else None
+    check_destination(ckpt, out, onnx_path, force, reuse=reuse is not None and reuse[1] == onnx_path,
+                      will_build=will_build)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise EdgeRepError(f"--out {out}: cannot create the folder ({e.strerror or e}); "
                            "choose a writable place") from None
 
-    from .backends import available
     from .backends.parity import format_rows
 
-    if ckpt.suffix == ".safetensors":
+    if reuse is not None:
+        meta, source = reuse
+        if available("onnxruntime"):
+            from .backends.onnxrt import OnnxRuntimeBackend
+            OnnxRuntimeBackend(source, meta)       # loads, and checks the graph's I/O against the sidecar
+        if source.resolve() != onnx_path.resolve():
+            _copy_export(source, onnx_path, meta)
+            if engine_path.exists():  # built from the ONNX just replaced (only with --force: check_destination)
+                engine_path.unlink()
+                say(f"removed {engine_path}: it was built from the previous ONNX export")
+        say(f"{onnx_path}: reusing the verified ONNX of model {meta.model_id} from {source} (largest "
+            f"probability difference vs PyTorch {meta.extra['onnx']['parity_probs_max_abs']:.3g}), not "
+            "exporting it again")
+    elif ckpt.suffix == ".safetensors":
         if not available("torch"):
-            raise EdgeRepError(f"--checkpoint {ckpt}: exporting a checkpoint needs torch, from the 'export' extra, "
-                               "which is not installed; pip install 'edge-rep[export]', or export with --onnx-only "
-                               "on a host with torch and pass the .onnx file here")
+            raise EdgeRepError(f"--checkpoint {ckpt}: exporting a checkpoint needs torch, which this Python "
+                               f"({sys.executable}) lacks; {_torch_hint()}")
         from .checkpoint import load_model
         from .onnx_export import PARITY_TOL, export_onnx
 
@@ -84,7 +107,6 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
         import onnx
 
         from .backends.onnxrt import OnnxRuntimeBackend
-        from .modelspec import ModelMeta
 
         meta = ModelMeta.load(sidecar_path(ckpt))
         try:
@@ -94,20 +116,19 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
                                "re-export it") from None
         OnnxRuntimeBackend(ckpt, meta)       # checks the graph's I/O against the sidecar
         if ckpt.resolve() != onnx_path.resolve():
-            import shutil
-            with staged_file(onnx_path) as tmp:
-                shutil.copyfile(ckpt, tmp)
-            meta.save(sidecar_path(onnx_path))
+            _copy_export(ckpt, onnx_path, meta)
         say(f"{ckpt}: valid ONNX for model {meta.model_id}")
-    say(f"wrote {onnx_path} and {onnx_path.with_suffix('.json')}")
+    if reuse is None:
+        say(f"wrote {onnx_path} and {onnx_path.with_suffix('.json')}")
     written = [onnx_path, sidecar_path(onnx_path)]
     if onnx_only:
         return written
 
-    from .backends.tensorrt import JETPACK_HINT
-    if not available("tensorrt"):
-        raise EdgeRepError(f"TensorRT is not installed, so no engine was built (the verified ONNX is in {out}); "
-                           f"{JETPACK_HINT}; or pass --onnx-only")
+    if not will_build:
+        say(f"no engine built here (TensorRT is not installed): the engine is built on the Jetson that runs it; "
+            f"copy {onnx_path.name} and {sidecar_path(onnx_path).name} there and run 'edge-rep export --checkpoint "
+            f"{onnx_path.name} --out DIR' (deploy/jetson/install.sh does this; docs/export.md)")
+        return written
     from .trt_build import build_engine, compare_engine
 
     build_engine(onnx_path, engine_path, meta, fp16=fp16, workspace_mb=workspace_mb, max_batch=max_batch,
@@ -119,15 +140,20 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
     return written + [engine_path]
 
 
-def check_destination(ckpt: Path, out: Path, onnx_path: Path, force: bool) -> None:
+def check_destination(ckpt: Path, out: Path, onnx_path: Path, force: bool, reuse: bool = False,
+                      will_build: bool = True) -> None:
     """``out`` is new, empty or an export folder; the files this export writes there are new, or (with
-    ``force``) earlier exports of the same name. The input ONNX itself (engine-only builds) is not replaced."""
+    ``force``) earlier exports of the same name. The input ONNX itself (engine-only builds) and a reused
+    verified ONNX of the same model (``reuse``) are not replaced; nor is an engine that is not rebuilt
+    (``will_build`` False) beside a reused ONNX."""
     if out.is_file():
         raise EdgeRepError(f"--out {out}: is a file, not a folder; name a folder for the exported files")
     refuse_foreign(out, EXPORT_FOLDER)
     # an engine-only build whose ONNX is already there (the same file, or a byte-identical copy) replaces nothing
-    same_input = ckpt.suffix == ".onnx" and onnx_path.is_file() and filecmp.cmp(ckpt, onnx_path, shallow=False)
-    products = [onnx_path.with_suffix(".engine")] + ([] if same_input else [onnx_path, sidecar_path(onnx_path)])
+    same_input = reuse or (ckpt.suffix == ".onnx" and onnx_path.is_file()
+                           and filecmp.cmp(ckpt, onnx_path, shallow=False))
+    engine = [] if same_input and not will_build else [onnx_path.with_suffix(".engine")]
+    products = engine + ([] if same_input else [onnx_path, sidecar_path(onnx_path)])
     existing = [p for p in products if os.path.lexists(p)]
     if not existing:
         return
@@ -139,3 +165,50 @@ def check_destination(ckpt: Path, out: Path, onnx_path: Path, force: bool) -> No
         raise EdgeRepError(f"--out {out}: an export of '{onnx_path.stem}' is already there "
                            f"({', '.join(p.name for p in existing)}); pass --force to replace it, "
                            "or choose another folder")
+
+
+def verified_onnx(onnx_path: Path, model_id: str) -> ModelMeta | None:
+    """The sidecar of ``onnx_path`` when it is a verified export of model ``model_id``: same ``model_id``,
+    a parity record (``extra.onnx.parity_probs_max_abs``) and the file's bytes matching the recorded hash;
+    else None (never raises)."""
+    try:
+        if not onnx_path.is_file() or onnx_path.is_symlink():
+            return None
+        meta = ModelMeta.load(sidecar_path(onnx_path))
+        record = meta.extra.get("onnx")
+        if meta.model_id != model_id or not isinstance(record, dict) or "parity_probs_max_abs" not in record:
+            return None
+        return meta if record.get("sha256") == meta.bound_hash(onnx_path.read_bytes()) else None
+    except (EdgeRepError, OSError):
+        return None
+
+
+def reusable_onnx(ckpt: Path, onnx_path: Path) -> tuple[ModelMeta, Path] | None:
+    """A verified ONNX of ``ckpt``'s model to use instead of exporting again: ``onnx_path`` itself, else
+    the .onnx beside the checkpoint (the bundled model ships one). (sidecar, file) or None."""
+    try:
+        model_id = ModelMeta.load(sidecar_path(ckpt)).model_id
+    except EdgeRepError:
+        return None                   # load_model reports the checkpoint's problem in its own words
+    for candidate in (onnx_path, ckpt.with_suffix(".onnx")):
+        meta = verified_onnx(candidate, model_id)
+        if meta is not None:
+            return meta, candidate
+    return None
+
+
+def _copy_export(src: Path, onnx_path: Path, meta: ModelMeta) -> None:
+    import shutil
+    with staged_file(onnx_path) as tmp:
+        shutil.copyfile(src, tmp)
+    meta.save(sidecar_path(onnx_path))
+
+
+def _torch_hint() -> str:
+    """What to do without torch: the checkout's .venv when there is one (and it is not this Python)."""
+    for root in dict.fromkeys((CHECKOUT, Path.cwd())):
+        venv_python = root / ".venv" / "bin" / "python"
+        if venv_python.is_file() and Path(sys.prefix).resolve() != venv_python.parent.parent.resolve():
+            return f"run it with {venv_python} (the checkout's venv, from 'make test')"
+    return ("pip install 'edge-rep[export]', or export with --onnx-only on a host with torch and pass the .onnx "
+            "file here")

@@ -200,10 +200,64 @@ def test_without_tensorrt_the_onnx_is_kept_and_the_way_to_tensorrt_is_shown(expo
     dest = tmp_path / "jetson"
     rc = main(["export", "--checkpoint", str(out / "tiny.onnx"), "--out", str(dest)])   # engine-only path
     cap = capsys.readouterr()
-    assert rc == 2
-    assert "python3-libnvinfer" in cap.err and "--system-site-packages" in cap.err and "--onnx-only" in cap.err
-    assert (dest / "tiny.onnx").is_file() and (dest / "tiny.json").is_file()
+    assert rc == 0 and cap.err == ""
+    hint = [line for line in cap.out.splitlines() if "TensorRT" in line]
+    assert len(hint) == 1 and "no engine built here" in hint[0] and "built on the Jetson" in hint[0]
+    assert "--out DIR" in hint[0]
+    assert (dest / "tiny.onnx").is_file() and (dest / "tiny.json").is_file() and not (dest / "tiny.engine").exists()
     assert main(["export", "--checkpoint", str(out / "tiny.onnx"), "--out", str(dest), "--onnx-only"]) == 0
+    # --require-engine makes it an error before anything is written
+    rc = main(["export", "--checkpoint", str(out / "tiny.onnx"), "--out", str(tmp_path / "r"), "--require-engine"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "python3-libnvinfer" in err and err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_verified_onnx_of_the_same_model_is_reused_not_exported_again(exported, capsys, monkeypatch):
+    ckpt, out, _ = exported
+    before = (out / "tiny.onnx").stat()
+    monkeypatch.setitem(sys.modules, "torch", None)        # reuse needs no torch
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(out), "--onnx-only"]) == 0   # no --force
+    assert "reusing the verified ONNX of model" in capsys.readouterr().out
+    after = (out / "tiny.onnx").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_an_unverified_or_other_onnx_is_not_reused(exported, tmp_path, capsys, monkeypatch):
+    from edge_rep import export as E
+    ckpt, out, _ = exported
+    model_id = ModelMeta.load(sidecar_path(ckpt)).model_id
+    assert E.verified_onnx(out / "tiny.onnx", model_id) is not None
+    assert E.verified_onnx(out / "tiny.onnx", "0" * 12) is None                      # another model
+    dest = tmp_path / "o"
+    dest.mkdir()
+    (dest / "tiny.onnx").write_bytes((out / "tiny.onnx").read_bytes()[:-1] + b"\1")  # a torn or edited file
+    (dest / "tiny.json").write_text((out / "tiny.json").read_text())
+    assert E.verified_onnx(dest / "tiny.onnx", model_id) is None
+    meta = ModelMeta.load(out / "tiny.json")
+    del meta.extra["onnx"]["parity_probs_max_abs"]                                   # no parity record
+    meta.save(dest / "tiny.json")
+    (dest / "tiny.onnx").write_bytes((out / "tiny.onnx").read_bytes())
+    assert E.verified_onnx(dest / "tiny.onnx", model_id) is None
+    # not reusable and already there: replacing it is a replacement, so it needs --force
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(dest), "--onnx-only"]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_without_torch_it_points_at_the_checkouts_venv(exported, tmp_path, capsys, monkeypatch):
+    from edge_rep import export as E
+    ckpt, _, _ = exported
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setattr(E, "CHECKOUT", tmp_path / "checkout")
+    monkeypatch.chdir(tmp_path)
+    venv_python = tmp_path / "checkout" / ".venv" / "bin" / "python"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a"), "--onnx-only"]) == 2
+    err = capsys.readouterr().err
+    assert "needs torch" in err and "pip install 'edge-rep[export]'" in err and err.count("\n") == 1
+    venv_python.parent.mkdir(parents=True)
+    venv_python.touch()
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a"), "--onnx-only"]) == 2
+    err = capsys.readouterr().err
+    assert f"run it with {venv_python}" in err and err.count("\n") == 1 and not (tmp_path / "a" / "tiny.onnx").exists()
 
 
 def test_to_trt_script_is_the_same_command(tmp_path):
@@ -214,6 +268,53 @@ def test_to_trt_script_is_the_same_command(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "export" / "to_trt.py"), "--help"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "--workspace" in r.stdout and "--onnx-only" in r.stdout
+
+
+def test_to_trt_without_arguments_exports_the_bundled_model_to_build_export(tmp_path):
+    script = str(REPO / "export" / "to_trt.py")
+    r = subprocess.run([sys.executable, script, "--onnx-only"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    onnx_file, sidecar = tmp_path / "build" / "export" / "default.onnx", tmp_path / "build" / "export" / "default.json"
+    bundled = ModelMeta.load(REPO / "edge_rep" / "models" / "default.json")
+    assert ModelMeta.load(sidecar).model_id == bundled.model_id
+    load_backend(onnx_file, "onnxruntime")                         # a verified, loadable export
+    first = onnx_file.stat().st_mtime_ns
+    r = subprocess.run([sys.executable, script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "reusing" in r.stdout, r.stderr    # again: reused, no --force needed
+    assert onnx_file.stat().st_mtime_ns == first
+    if not available("tensorrt"):
+        assert "no engine built" in r.stdout and "on the Jetson" in r.stdout and r.stderr == ""
+
+
+def test_without_arguments_on_a_jetson_the_engine_is_built_from_the_reused_onnx(tmp_path, monkeypatch, capsys):
+    """Where TensorRT is installed (here: said to be, the build steps recorded) the no-argument export goes on
+    from the reused bundled ONNX to the engine, and --require-engine lets it."""
+    import edge_rep.backends as B
+    import edge_rep.trt_build as T
+    calls = []
+    monkeypatch.setattr(B, "available", lambda kind: True)
+    monkeypatch.setattr(T, "build_engine", lambda onnx_path, engine_path, meta, **kw: (
+        calls.append((Path(onnx_path), Path(engine_path), meta.model_id)), Path(engine_path).write_bytes(b"plan")))
+    monkeypatch.setattr(T, "compare_engine", lambda engine_path, onnx_path, tol=None: [])
+    monkeypatch.setattr("edge_rep.backends.parity.format_rows", lambda rows: "(rows)")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--require-engine"]) == 0
+    out = capsys.readouterr().out
+    model_id = ModelMeta.load(REPO / "edge_rep" / "models" / "default.json").model_id
+    assert calls == [(Path("build/export/default.onnx"), Path("build/export/default.engine"), model_id)]
+    assert "reusing" in out and "wrote build/export/default.engine" in out and "no engine built" not in out
+
+
+def test_to_trt_with_a_python_without_its_modules_points_at_the_venv(tmp_path):
+    venv_python = REPO / ".venv" / "bin" / "python"
+    if not venv_python.is_file():
+        pytest.skip("the checkout has no .venv (make test creates it)")
+    # -S: no site-packages, so no numpy, pyserial or torch, like the system's python3
+    r = subprocess.run([sys.executable, "-S", str(REPO / "export" / "to_trt.py")], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and str(venv_python) in r.stderr
+    assert not (tmp_path / "build").exists()
 
 
 # ---- TensorRT build logic, against a recording stand-in ----------------------------------------------

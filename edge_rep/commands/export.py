@@ -9,11 +9,13 @@ ORDER = 60
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--checkpoint", required=True, type=path_arg, metavar="CKPT",
-                   help="model to export: a .safetensors checkpoint (needs torch), or an exported .onnx with its "
-                        ".json sidecar to build only the engine (on a Jetson without torch)")
-    p.add_argument("--out", required=True, type=path_arg, metavar="DIR",
-                   help="output folder: <name>.onnx, <name>.json (sidecar), <name>.engine, timing.cache")
+    p.add_argument("--checkpoint", type=path_arg, metavar="CKPT", default=None,
+                   help="model to export: a .safetensors checkpoint (needs torch, unless a verified ONNX of it is "
+                        "beside it or in DIR), or an exported .onnx with its .json sidecar to build only the engine "
+                        "(on a Jetson without torch); default: the bundled model")
+    p.add_argument("--out", type=path_arg, metavar="DIR", default=None,
+                   help="output folder: <name>.onnx, <name>.json (sidecar), <name>.engine, timing.cache "
+                        "(default build/export)")
     add_force(p, "export of the same model name (its .onnx, .json and .engine)")
     p.add_argument("--fp16", action="store_true", help="build an FP16 engine when the GPU has fast FP16")
     p.add_argument("--onnx-only", action="store_true", help="stop after the verified ONNX file (no TensorRT)")
@@ -31,9 +33,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..export import export_model
+    from ..export import DEFAULT_CHECKPOINT, DEFAULT_OUT, export_model
 
-    export_model(args.checkpoint, args.out, fp16=args.fp16, onnx_only=args.onnx_only, workspace_mb=args.workspace,
+    export_model(args.checkpoint or DEFAULT_CHECKPOINT, args.out or DEFAULT_OUT,
+                 fp16=args.fp16, onnx_only=args.onnx_only, workspace_mb=args.workspace,
                  max_batch=args.batch, tolerance=args.tolerance, timing_cache=args.timing_cache, force=args.force,
                  require_engine=args.require_engine)
     return 0
