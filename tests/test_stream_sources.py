@@ -94,7 +94,10 @@ def test_a_port_briefly_held_by_another_program_is_waited_for():
         t = time.monotonic()
         src.start()
         assert src.reader.connected.is_set() and time.monotonic() - t >= 0.4
-        events = [(c.event, c.message) for c in src.q.get_batch(0)]
+        events, deadline = [], time.monotonic() + 5.0
+        while not any(e == "link_up" for e, _ in events) and time.monotonic() < deadline:
+            # the reader queues link_up just after it sets `connected`: collect until it is there
+            events += [(c.event, c.message) for c in src.q.get_batch(0.1)]
     finally:
         src.close()
         link.close()
