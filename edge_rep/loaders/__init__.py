@@ -17,7 +17,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from ..errors import EdgeRepError
 from ..profiles import Profile
@@ -74,6 +73,7 @@ def resample(x: np.ndarray, rate_in: float, rate_out: float, where: str) -> np.n
     if abs(float(ratio) - rate_out / rate_in) > 1e-6 * rate_out / rate_in:
         raise EdgeRepError(f"{where}: cannot resample {rate_in:g} Hz to {rate_out:g} Hz exactly; "
                            f"resample it yourself first")
+    from scipy import signal          # here, not at import: it costs most of a bad command's second
     nan = ~np.isfinite(x)
     y = signal.resample_poly(np.where(nan, 0.0, x), ratio.numerator, ratio.denominator, axis=-1)
     if nan.any():   # keep gaps as gaps: a resampled sample is lost if any nearby input sample was lost
