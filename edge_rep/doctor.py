@@ -67,7 +67,8 @@ class Context:
         cfg = load_config(config)
         path = Path(model) if model is not None else Path(cfg.model.path) if cfg.model.path else DEFAULT_MODEL
         stem = path.with_suffix("") if path.suffix in _MODEL_SUFFIXES else path
-        return cls(cfg=cfg, config_source=str(config) if config is not None else "defaults", model=stem)
+        return cls(cfg=cfg, config_source=str(config) if config is not None else "defaults", model=stem,
+                   udev_link=UDEV_LINK)
 
 
 # --- the model ------------------------------------------------------------------------------------
