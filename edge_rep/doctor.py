@@ -32,8 +32,10 @@ from .config import Config, load_config
 from .errors import EdgeRepError
 
 SERVICE = "edge-rep"
+SERVICE_USER = "edge-rep"      # the user the unit runs the daemon as (install.sh creates it)
 SERVICE_CONFIG = Path("/etc/edge-rep/edge-rep.toml")   # read by default when it exists: the service's own
 UDEV_LINK = Path("/dev/edge-rep")                      # the name deploy/udev/99-edge-rep.rules gives the board
+L4T_RELEASE = Path("/etc/nv_tegra_release")            # a Jetson's L4T (JetPack) release, first line
 LATENCY_RUNS = 7
 STATUSES = ("ok", "warn", "fail", "skip")
 # What ``systemctl is-active`` prints (systemd's unit active states); anything else is systemctl's error.
@@ -127,8 +129,24 @@ def check_runtime(ctx: Context) -> Result:
         parts.append(f"cuda-python {version('cuda-python')}")
     except PackageNotFoundError:
         parts.append("cuda-python (version unknown)")
+    parts += cuda_versions()
     parts.append(f"GPU {gpu_name()}")
     return "ok", ", ".join(parts), ""
+
+
+def _cuda_version(n: int) -> str:
+    return f"{n // 1000}.{n % 1000 // 10}"      # CUDA encodes 12.6 as 12060
+
+
+def cuda_versions(cudart=None) -> list[str]:
+    """["CUDA runtime 12.6", "driver 12.6"] from cuda-python; [] when it cannot tell."""
+    from .backends.tensorrt import cuda_call, import_cudart
+    try:
+        cudart = cudart or import_cudart()
+        return [f"CUDA runtime {_cuda_version(int(cuda_call(cudart, cudart.cudaRuntimeGetVersion())))}",
+                f"driver {_cuda_version(int(cuda_call(cudart, cudart.cudaDriverGetVersion())))}"]
+    except Exception:  # noqa: BLE001 - versions are informative; the engine check finds a broken CUDA
+        return []
 
 
 def check_engine(ctx: Context) -> Result:
@@ -250,11 +268,25 @@ def check_port(ctx: Context) -> Result:
         return "fail", f"{text}; this user cannot open it", \
             (f"log out and in (group {group} is not active in this session yet)" if member else
              f"sudo usermod -aG {group} $USER, then log out and in (the service's user gets it from install.sh)")
+    svc_groups = _user_groups(SERVICE_USER)
+    if svc_groups is not None and st.st_gid not in svc_groups:
+        return "fail", f"{text}; the service's user {SERVICE_USER} is not in group {group}", \
+            f"sudo usermod -aG {group} {SERVICE_USER}; sudo systemctl restart {SERVICE}"
     held = holders(port, ctx.proc)
     if held:
         return "warn", f"{text}; held by process {', '.join(map(str, held))} (the service?)", \
             f"fuser -v {port}; stop the other program (or the service) before using the port yourself"
     return "ok", f"{text}; readable and writable, not held by another process", ""
+
+
+def _user_groups(user: str) -> set[int] | None:
+    """Group ids of ``user`` (primary and supplementary); None when there is no such user (not installed)."""
+    import pwd
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return set(os.getgrouplist(user, pw.pw_gid))
 
 
 def check_udev_link(ctx: Context) -> Result:
@@ -349,10 +381,19 @@ CHECKS: list[tuple[str, Callable[[Context], Result]]] = [
 ]
 
 
+def l4t_release() -> str:
+    """The Jetson's L4T release ("R36 (release), REVISION: 4.3"), or "" on another host."""
+    try:
+        first = L4T_RELEASE.read_text(errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return ""
+    return ", ".join(p.strip() for p in first.lstrip("# ").split(",")[:2])
+
+
 def header() -> dict:
-    """What a bug report needs first: versions and platform."""
+    """What a bug report needs first: versions and platform (and the L4T release on a Jetson)."""
     return {"edge_rep": __version__, "python": platform.python_version(), "platform": platform.platform(),
-            "machine": platform.machine(), "executable": sys.executable}
+            "machine": platform.machine(), "executable": sys.executable, "l4t": l4t_release()}
 
 
 def run_checks(ctx: Context) -> dict:
@@ -373,8 +414,8 @@ def run_checks(ctx: Context) -> dict:
 def format_report(report: dict) -> str:
     """The report as text: a header line, one line per check (status, name, text, '-> fix'), a summary."""
     h = report["header"]
-    lines = [f"edge-rep {h['edge_rep']}, Python {h['python']}, {h['platform']}; config {report['config']}; "
-             f"model {report['model']}"]
+    lines = [f"edge-rep {h['edge_rep']}, Python {h['python']}, {h['platform']}"
+             + (f", L4T {h['l4t']}" if h["l4t"] else "") + f"; config {report['config']}; model {report['model']}"]
     for r in report["checks"]:
         lines.append(f"{r['status']:<4}  {r['name']:<8} {r['text']}" + (f"  -> {r['fix']}" if r["fix"] else ""))
     c = report["counts"]

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ def no_system_paths(tmp_path, monkeypatch):
     """Keep every test off /etc/edge-rep, /dev/edge-rep and the host's systemctl/journalctl."""
     monkeypatch.setattr(doctor, "SERVICE_CONFIG", tmp_path / "no-such.toml")
     monkeypatch.setattr(doctor, "UDEV_LINK", tmp_path / "dev-edge-rep")
+    monkeypatch.setattr(doctor, "SERVICE_USER", "no-such-user-edge-rep-test")
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -192,6 +194,18 @@ def test_port_a_pty_is_ok(tmp_path, pty_port):
     assert status == "ok" and "character device" in text and "not held by another process" in text
 
 
+def test_port_group_of_the_service_user(tmp_path, pty_port, monkeypatch):
+    import pwd
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' here to stand in for the service's user")
+    monkeypatch.setattr(doctor, "SERVICE_USER", "nobody")           # not in group tty, which owns a pty
+    status, text, fix = doctor.check_port(ctx_for(tmp_path, port=pty_port[0]))
+    assert status == "fail" and "the service's user nobody is not in group" in text
+    assert fix.startswith("sudo usermod -aG ") and "nobody" in fix
+
+
 def test_port_held_by_another_process_warns(tmp_path, pty_port):
     holder = subprocess.Popen(["/bin/sleep", "30"], stdin=pty_port[1])
     try:
@@ -305,3 +319,40 @@ def test_a_crashing_check_is_a_fail_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(doctor, "CHECKS", [("boom", boom)])
     report = doctor.run_checks(ctx_for(tmp_path))
     assert report["failed"] and report["checks"][0]["text"] == "check crashed: RuntimeError: bad"
+
+
+def test_l4t_release_in_the_header(tmp_path, monkeypatch):
+    rel = tmp_path / "nv_tegra_release"
+    rel.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64\n")
+    monkeypatch.setattr(doctor, "L4T_RELEASE", rel)
+    assert doctor.header()["l4t"] == "R36 (release), REVISION: 4.3"
+    report = doctor.run_checks(ctx_for(tmp_path, tmp_path / "none"))
+    assert ", L4T R36 (release), REVISION: 4.3; config " in doctor.format_report(report).splitlines()[0]
+    monkeypatch.setattr(doctor, "L4T_RELEASE", tmp_path / "absent")
+    assert doctor.header()["l4t"] == ""
+
+
+def test_cuda_versions_from_cuda_python():
+    class FakeCudart:
+        class cudaError_t:
+            cudaSuccess = 0
+
+        def cudaRuntimeGetVersion(self):
+            return 0, 12060
+
+        def cudaDriverGetVersion(self):
+            return 0, 12080
+
+    assert doctor.cuda_versions(FakeCudart()) == ["CUDA runtime 12.6", "driver 12.8"]
+
+
+def test_runs_without_torch(tmp_path):
+    """The device's venv has no torch: doctor still runs the model on ONNX Runtime and says torch is absent."""
+    code = ("import sys; sys.modules['torch'] = None; from edge_rep.cli import main; "
+            f"sys.exit(main(['doctor', '--config', {str(write_config(tmp_path))!r}]))")
+    env = {**os.environ, "PATH": str(tmp_path / "empty-bin")}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^ok +model .*runs on onnxruntime; not: tensorrt \(no \.engine\), torch \(not installed\)",
+                     p.stdout, re.M)
+    assert "torch" not in re.search(r"^\w+ +latency (.*)$", p.stdout, re.M).group(1)
