@@ -4,6 +4,7 @@ pty or a file in tmp_path, systemctl/journalctl are stand-in scripts on PATH."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -356,3 +357,40 @@ def test_runs_without_torch(tmp_path):
     assert re.search(r"^ok +model .*runs on onnxruntime; not: tensorrt \(no \.engine\), torch \(not installed\)",
                      p.stdout, re.M)
     assert "torch" not in re.search(r"^\w+ +latency (.*)$", p.stdout, re.M).group(1)
+
+
+def fake_tensorrt(monkeypatch, version: str):
+    """A stand-in ``tensorrt`` module (only its version): how the checks are driven past 'not installed'."""
+    import importlib.machinery
+    import types
+    trt = types.ModuleType("tensorrt")
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
+    trt.__version__ = version
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    assert available("tensorrt")
+
+
+@pytest.mark.skipif(available("tensorrt"), reason="a real TensorRT is installed here")
+def test_engine_matched_against_this_devices_tensorrt(tmp_path, monkeypatch):
+    ctx = _with_engine(tmp_path, b"engine bytes")
+    monkeypatch.setattr("edge_rep.backends.tensorrt.gpu_name", lambda cudart=None: "Orin")
+    fake_tensorrt(monkeypatch, "10.3.0")
+    status, text, _ = doctor.check_engine(ctx)
+    assert status == "ok" and "hash, ONNX, TensorRT version and GPU match" in text
+    monkeypatch.setattr("edge_rep.backends.tensorrt.gpu_name", lambda cudart=None: "NVIDIA Thor")
+    status, text, _ = doctor.check_engine(ctx)
+    assert status == "fail" and "this GPU is 'NVIDIA Thor'" in text
+    fake_tensorrt(monkeypatch, "10.7.0")
+    status, text, fix = doctor.check_engine(ctx)
+    assert status == "fail" and "this device has TensorRT 10.7.0" in text and "edge-rep export" in fix
+
+
+@pytest.mark.skipif(available("tensorrt"), reason="a real TensorRT is installed here")
+def test_runtime_reports_the_tensorrt_version(tmp_path, monkeypatch):
+    fake_tensorrt(monkeypatch, "10.3.0")
+    status, text, fix = doctor.check_runtime(ctx_for(tmp_path))
+    if importlib.util.find_spec("cuda") is None:
+        assert status == "warn" and text.startswith("TensorRT 10.3.0; cuda-python not installed")
+        assert "edge-rep[jetson]" in fix
+    else:
+        assert status == "ok" and text.startswith("TensorRT 10.3.0, cuda-python ")
