@@ -21,7 +21,6 @@ import json
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,46 +32,13 @@ from pathlib import Path
 TITLE = "Fault soak: edge-rep stream under board and host faults"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 from benchmarks.bench_stream import bench_model  # noqa: E402
+from mqtt_broker import Broker, free_port  # noqa: E402 - the tests' restartable local Mosquitto
 
 # Notices that account for a gap in the windows (the board rebooted or went away, bytes or records were lost).
 EXPLAINS = {"board_reset", "link_down", "link_wait", "link_up", "queue_overflow", "output_down", "output_up",
             "waiting_for_hello"}
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Broker:
-    """A local Mosquitto (apt's; tests/system_deps.sh installs it) that can be restarted."""
-
-    def __init__(self, port: int, folder: Path):
-        self.exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        self.port, self.proc = port, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
 
 
 def _board_faults(seconds: float) -> list[str]:
@@ -131,8 +97,7 @@ def soak(seconds: float, log=print) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     try:
         model = bench_model(tmp)
-        broker = Broker(_free_port(), tmp)
-        broker.start()
+        broker = Broker(free_port(), tmp)
         out, rec = tmp / "out" / "windows.jsonl", tmp / "rec"
         conf = tmp / "edge-rep.toml"
         conf.write_text(f"""[serial]

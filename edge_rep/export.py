@@ -80,9 +80,7 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
             OnnxRuntimeBackend(source, meta)       # loads, and checks the graph's I/O against the sidecar
         if source.resolve() != onnx_path.resolve():
             _copy_export(source, onnx_path, meta)
-            if engine_path.exists():  # built from the ONNX just replaced (only with --force: check_destination)
-                engine_path.unlink()
-                say(f"removed {engine_path}: it was built from the previous ONNX export")
+            _drop_stale_engine(engine_path, say)
         say(f"{onnx_path}: reusing the verified ONNX of model {meta.model_id} from {source} (largest "
             f"probability difference vs PyTorch {meta.extra['onnx']['parity_probs_max_abs']:.3g}), not "
             "exporting it again")
@@ -96,9 +94,7 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
         model, meta = load_model(ckpt)
         say(f"exporting {ckpt} (model {meta.model_id}) to {onnx_path}")
         meta, rows = export_onnx(model, meta, onnx_path, tol=tolerance or PARITY_TOL)
-        if engine_path.exists():  # built from the previous ONNX: it no longer matches
-            engine_path.unlink()
-            say(f"removed {engine_path}: it was built from the previous ONNX export")
+        _drop_stale_engine(engine_path, say)
         say(f"ONNX Runtime vs PyTorch (opset {meta.extra['onnx']['opset']}, batch {meta.extra['onnx']['batch']}):")
         say(format_rows(rows))
         say(f"largest probability difference {max(r['probs_max_abs'] for r in rows):.3g} "
@@ -138,6 +134,14 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, *, fp16:
     say(format_rows(rows))
     say(f"wrote {engine_path}")
     return written + [engine_path]
+
+
+def _drop_stale_engine(engine_path: Path, say: Callable[[str], None]) -> None:
+    """An engine beside an ONNX file just written was built from the previous graph: remove it. It is an
+    earlier export's own file (``check_destination`` let the ONNX be replaced only with --force)."""
+    if engine_path.exists():
+        engine_path.unlink()
+        say(f"removed {engine_path}: it was built from the previous ONNX export")
 
 
 def check_destination(ckpt: Path, out: Path, onnx_path: Path, force: bool, reuse: bool = False,
