@@ -11,10 +11,15 @@ e.g. a GPU box (``--device cuda --workers 8``). Each grid entry is
      "train": {TrainConfig overrides}, "seeds": optional list}
 
 Every (entry, missing type, seed) trains one stage-2 model on the train split at ``--eta`` and scores it
-on the validation split (never the test split). Rows go to ``OUT/rows.jsonl`` as they finish; the
-summary (mean and spread over seeds, per missing type) to ``OUT/summary.md``. ``--backbone-seeds``
-also retrains stage 1 with other seeds on the same features, to see whether a ranking survives
-another backbone.
+on the validation split. Rows go to ``OUT/rows.jsonl`` as they finish; the summary (mean and spread over
+seeds, per missing type, and each variant's paired difference to REP over the same seeds) to
+``OUT/summary.md``. ``--backbone-seeds`` also retrains stage 1 with other seeds on the same features, to
+see whether a ranking survives another backbone; ``--stage1 JSON`` retrains every backbone seed (0
+included) with TrainConfig overrides, e.g. ``'{"modality_dropout": 0}'`` for a backbone trained on
+complete windows only.
+
+Model selection uses the validation split only. ``--splits test foreign`` is the final report, run once
+after the choices are made (docs/results.md): each stage-2 model is scored on each split named.
 """
 
 from __future__ import annotations
@@ -90,38 +95,70 @@ def _init(args: dict) -> None:
     _W["args"] = args
 
 
-def _job(job: dict) -> dict:
-    from edge_rep.evaluate import test_presence, train_and_score
+def _job(job: dict) -> list[dict]:
+    from edge_rep.evaluate import score, test_presence, train_and_score
     from edge_rep.train import TrainConfig, method_config
     a = _W["args"]
     backbone = _W["backbones"][job["backbone_seed"]]
-    train, val = _W["preps"]["train"], _W["preps"]["val"]
+    train, splits = _W["preps"]["train"], a["splits"]
     tc = replace(TrainConfig(), eta=a["eta"], missing=job["missing"], seed=job["seed"], device=a["device"],
                  **job["train"])
     method = job["method"]
     cfg = replace(method_config(backbone.cfg, "zerofill" if method == "mask" else method), **job["model"])
-    present = test_presence(val, a["eta"], job["missing"], backbone.modalities, 0)   # same val pattern for all
-    _, sc = train_and_score(backbone, train, val, present, method, tc, cfg=cfg)
-    return {**{k: job[k] for k in ("name", "method", "missing", "seed", "backbone_seed")},
-            "accuracy": round(sc["accuracy"], 4), "macro_f1": round(sc["macro_f1"], 4),
-            "trainable": sc["trainable"], "seconds": sc["seconds"]}
+    rows = []
+    first = _W["preps"][splits[0]]
+    present = test_presence(first, a["eta"], job["missing"], backbone.modalities, 0)   # same pattern for all
+    model, sc = train_and_score(backbone, train, first, present, method, tc, cfg=cfg)
+    for split in splits:
+        if split != splits[0]:
+            prep = _W["preps"][split]
+            sc = {**sc, **score(model, prep, test_presence(prep, a["eta"], job["missing"], backbone.modalities, 0),
+                                method)}
+        rows.append({**{k: job[k] for k in ("name", "method", "missing", "seed", "backbone_seed")}, "split": split,
+                     "accuracy": round(sc["accuracy"], 4), "macro_f1": round(sc["macro_f1"], 4),
+                     "trainable": sc["trainable"], "seconds": sc["seconds"]})
+    return rows
 
 
 def summarise(rows: list[dict]) -> str:
-    names = list(dict.fromkeys(r["name"] for r in rows))
-    lines = ["| variant | " + " | ".join(TYPES) + " | mean | trainable |", "|---" * (len(TYPES) + 3) + "|"]
-    for n in names:
-        cells, means = [], []
-        for t in TYPES:
-            acc = [r["accuracy"] for r in rows if r["name"] == n and r["missing"] == t]
-            if acc:
-                means.append(np.mean(acc))
-                cells.append(f"{np.mean(acc):.3f} ± {np.std(acc):.3f} (n={len(acc)})")
-            else:
-                cells.append("–")
-        tr = max(r["trainable"] for r in rows if r["name"] == n)
-        lines.append(f"| {n} | " + " | ".join(cells) + f" | {np.mean(means):.3f} | {tr:,} |")
-    return "\n".join(lines) + "\n"
+    """Per split: mean +- sd over seeds per variant and missing type; then each variant's paired
+    difference to REP (same seed, type and backbone), mean +- sd over seeds, in points."""
+    out = []
+    for split in dict.fromkeys(r.get("split", "val") for r in rows):
+        sr = [r for r in rows if r.get("split", "val") == split]
+        names = list(dict.fromkeys(r["name"] for r in sr))
+        out += [f"### {split} split: accuracy", "",
+                "| variant | " + " | ".join(TYPES) + " | mean | trainable |", "|---" * (len(TYPES) + 3) + "|"]
+        for n in names:
+            cells, means = [], []
+            for t in TYPES:
+                acc = [r["accuracy"] for r in sr if r["name"] == n and r["missing"] == t]
+                if acc:
+                    means.append(np.mean(acc))
+                    cells.append(f"{np.mean(acc):.3f} ± {np.std(acc):.3f} (n={len(acc)})")
+                else:
+                    cells.append("–")
+            tr = max(r["trainable"] for r in sr if r["name"] == n)
+            out.append(f"| {n} | " + " | ".join(cells) + f" | {np.mean(means):.3f} | {tr:,} |")
+        ref = {(r["missing"], r["seed"], r["backbone_seed"]): r["accuracy"] for r in sr if r["name"] == "REP"}
+        others = [n for n in names if n != "REP"]
+        if ref and others:
+            out += ["", f"### {split} split: REP minus each variant, paired over seeds (points)", "",
+                    "| REP minus | " + " | ".join(TYPES) + " | mean over types |", "|---" * (len(TYPES) + 2) + "|"]
+            for n in others:
+                cells, means = [], []
+                for t in TYPES:
+                    d = [100 * (ref[k] - r["accuracy"]) for r in sr if r["name"] == n and r["missing"] == t
+                         and (k := (t, r["seed"], r["backbone_seed"])) in ref]
+                    if d:
+                        means.append(np.mean(d))
+                        cells.append(f"{np.mean(d):+.2f} ± {np.std(d):.2f} (n={len(d)})")
+                    else:
+                        cells.append("–")
+                out.append(f"| {n} | " + " | ".join(cells) + f" | {np.mean(means):+.2f} |" if means else
+                           f"| {n} | " + " | ".join(cells) + " | – |")
+        out.append("")
+    return "\n".join(out) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="backbones to run the grid on: 0 is --backbone, others retrain stage 1 with that seed "
                          "on the same features (default 0)")
     ap.add_argument("--stage1-epochs", type=int, default=None, help="stage-1 epochs for --backbone-seeds")
+    ap.add_argument("--stage1", default=None, help="JSON TrainConfig overrides: retrain every backbone seed (0 "
+                    "included) with them on the same front-end, e.g. '{\"modality_dropout\": 0}'")
+    ap.add_argument("--splits", nargs="+", default=["val"], choices=["val", "test", "foreign"],
+                    help="splits to score on (default val; test and foreign only for the final report)")
     ap.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = ap.parse_args(argv)
@@ -159,21 +200,29 @@ def main(argv: list[str] | None = None) -> int:
         from edge_rep.dataset import load_dataset, window_arrays
         ds = load_dataset(args.data)
         meta.check_fits(ds.profile, what=args.backbone, data=args.data)     # units and profile
-        preps = {s: prepare(backbone, window_arrays(ds.recordings(s), ds.profile), desc=s) for s in ("train", "val")}
+        preps = {s: prepare(backbone, window_arrays(ds.recordings(s), ds.profile), desc=s)
+                 for s in dict.fromkeys(("train", "val", *args.splits)) if ds.recordings(s)}
         save_features(feat_path, preps)
         print(f"wrote {feat_path}")
     if not grid:
         return 0
-    backbones = {0: str(Path(args.backbone).resolve())} if 0 in args.backbone_seeds else {}
-    if set(args.backbone_seeds) - {0}:   # other stage-1 seeds on the same (already calibrated) front-end
+    stage1 = json.loads(args.stage1) if args.stage1 else None
+    retrain = set(args.backbone_seeds) if stage1 is not None else set(args.backbone_seeds) - {0}
+    backbones = {0: str(Path(args.backbone).resolve())} if 0 in args.backbone_seeds and 0 not in retrain else {}
+    have = set(load_features(feat_path)) if grid else set()
+    if missing := [s for s in ("train", *args.splits) if s not in have]:
+        from edge_rep.errors import EdgeRepError
+        raise EdgeRepError(f"{feat_path}: no features of the {', '.join(missing)} split(s); write them with "
+                           "--data and --save-features (with the same --splits)")
+    if retrain:   # other stage-1 seeds (or settings) on the same (already calibrated) front-end
         from edge_rep.model import EdgeREP
         train = load_features(feat_path)["train"]
-        for s in sorted(set(args.backbone_seeds) - {0}):
+        for s in sorted(retrain):
             torch.manual_seed(s)
             m = EdgeREP(backbone.cfg, backbone.profile)
             m.frontend.load_state_dict(backbone.frontend.state_dict())
             t0 = time.time()
-            s1 = replace(TrainConfig(), seed=s, device=args.device)
+            s1 = replace(TrainConfig(), seed=s, device=args.device, **(stage1 or {}))
             if args.stage1_epochs:
                 s1 = replace(s1, stage1_epochs=args.stage1_epochs)
             fit(m, train, s1, "backbone", "backbone", progress=False)
@@ -186,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
              "model": g.get("model", {}), "train": g.get("train", {}), "missing": t, "seed": s, "backbone_seed": b}
             for g in grid for b in backbones for t in args.types
             for s in (g.get("seeds") or ([0] if g.get("method") in ("zerofill", "mask") else args.seeds))]
-    init = {"features": str(feat_path), "backbones": backbones, "eta": args.eta / 100.0, "device": device}
+    init = {"features": str(feat_path), "backbones": backbones, "eta": args.eta / 100.0, "device": device,
+            "splits": args.splits}
     rows = []
     t0 = time.time()
     with open(out / "rows.jsonl", "a") as f:
@@ -196,12 +246,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _init(init)
             it = map(_job, jobs)
-        for i, r in enumerate(it, 1):
-            rows.append(r)
-            f.write(json.dumps(r) + "\n")
+        for i, rs in enumerate(it, 1):
+            for r in rs:
+                rows.append(r)
+                f.write(json.dumps(r) + "\n")
             f.flush()
+            r = rs[0]
             print(f"[{i}/{len(jobs)} {time.time() - t0:.0f}s] {r['name']} {r['missing']} seed {r['seed']}: "
-                  f"{r['accuracy']:.4f} ({r['seconds']} s)", flush=True)
+                  + ", ".join(f"{x['split']} {x['accuracy']:.4f}" for x in rs) + f" ({r['seconds']} s)", flush=True)
     md = summarise(rows)
     (out / "summary.md").write_text(md)
     print(md)

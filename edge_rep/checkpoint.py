@@ -83,7 +83,10 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], ModelMeta, EdgeREP]:
     try:
         with safe_open(str(path), framework="pt") as f:
             have = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if not k.startswith("opt.")}
+        if "temperature" not in have:      # saved before calibration existed: temperature 1 (uncalibrated)
+            have["temperature"] = want["temperature"]
         tensors = load_file(str(path)) if have.items() == want.items() else {}
+        tensors.setdefault("temperature", model.temperature.clone())
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise EdgeRepError(f"{path}: unreadable safetensors file ({e}); restore it or retrain") from None
     missing, unexpected = set(want) - set(have), set(have) - set(want)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from .errors import EdgeRepError
 from .frontend import LEVEL_UNIT
+from .levels import window_above_floor
 from .model import EdgeREP
 
 
@@ -53,14 +54,17 @@ def prepare(model: EdgeREP, arrays, batch: int = 256, progress: bool = True, des
         raise EdgeRepError(f"dataset has class index {int(y.max())} but the model knows "
                            f"{len(model.profile.classes)} classes; use a matching class list")
     n = len(y)
+    above = (torch.from_numpy(window_above_floor(names, (model.cfg.floor_s, model.cfg.floor_percentile), arrays))
+             if model.frontend.floor_referenced else None)
     out: list[list[torch.Tensor]] = [[] for _ in names]
     for i in tqdm(range(0, n, batch), desc=desc, unit="batch", disable=not progress, leave=False):
-        fs = model.frontend(*(torch.from_numpy(np.asarray(arrays.x[nm][i:i + batch], np.float32)) for nm in names))
+        fs = model.frontend(*(torch.from_numpy(np.asarray(arrays.x[nm][i:i + batch], np.float32)) for nm in names),
+                            above_floor=None if above is None else above[i:i + batch])
         for m, f in enumerate(fs):
             out[m].append(f)
     feats = [torch.cat(o) if o else torch.zeros(0) for o in out]
     zeros = model.frontend(*(torch.zeros(1, m.channels, model.profile.window_samples(m.name))
-                             for m in model.profile.modalities))
+                             for m in model.profile.modalities), above_floor=torch.zeros(1, len(names)))
     return Prepared(feats, [z[0] for z in zeros], np.asarray(arrays.present, bool), y,
                     np.asarray(arrays.rec), np.asarray(arrays.start, np.float64))
 
@@ -116,7 +120,7 @@ def gain_augment(model: EdgeREP, feats: list[torch.Tensor], present: torch.Tenso
         gain = torch.from_numpy(rng.uniform(-gain_db, gain_db, f.shape[0]).astype(np.float32)).to(f.device)
         shift = gain * math.log(10) / 10 * present[:, m]             # ln of the power ratio, present only
         if p.level_norm:
-            if p.level_feature:
+            if p.level_feature and p.level_reference == "absolute":   # a floor-referenced level is gain-invariant
                 lev = torch.zeros(f.shape[-1], device=f.device)
                 lev[-p.channels:] = 1.0 / LEVEL_UNIT
                 f = f + shift[:, None, None] * lev

@@ -13,8 +13,12 @@ multiplies every power by the same factor and cancels exactly; what is left is t
 its course over the window's intervals. The floor that keeps the log finite is relative too
 (``REL_EPS`` x the window's power), so quiet windows stay gain-invariant. The window's absolute level
 (its mean band power, in dB re the modality's unit after the input scale) can be kept as one more
-feature per channel (``level_feature``): normalised to 20 dB units around the training data's level and
-bounded in the model (``LEVEL_BOUND``), so a 60 dB scale error cannot push it anywhere training did not go.
+feature per channel (``level_feature``), in 20 dB units and bounded in the model (``LEVEL_BOUND``). Its
+reference (``level_reference``): "floor" (the default since the retrained model of issue 11) is the
+site's own running noise floor, given to the graph as the ``above_floor_db`` input (edge_rep/levels.py
+computes it from the windows already seen, in training and in the daemon alike), so a gain error cancels
+and a quiet site still reads quiet; "absolute" (models of 2026-11-27/28) is the training data's median
+level, which a scale error shifts (hence their +-40 dB gain augmentation).
 No torch.stft and no data-dependent branches: every op maps to plain ONNX/TensorRT layers.
 """
 
@@ -50,6 +54,7 @@ class ModalityPlan:
     pool: bool = False  # average the frames' band powers over each interval (Welch) before the log
     level_norm: bool = False     # band powers relative to the window's mean band power (gain-invariant)
     level_feature: bool = False  # plus the window's level per channel as the last `channels` features
+    level_reference: str = "absolute"   # the level feature's reference: "absolute" or "floor" (see above)
 
     @property
     def bins(self) -> int:
@@ -63,7 +68,8 @@ class ModalityPlan:
 
 
 def plan(profile: Profile, frame_s: float = 0.1, max_bands: int = 32, min_frame: int = 16,
-         pool: bool = False, level_norm: bool = False, level_feature: bool = False) -> list[ModalityPlan]:
+         pool: bool = False, level_norm: bool = False, level_feature: bool = False,
+         level_reference: str = "absolute") -> list[ModalityPlan]:
     """Frames of about ``frame_s`` seconds (at least ``min_frame`` samples) tiling each interval."""
     out = []
     for m in profile.modalities:
@@ -75,7 +81,7 @@ def plan(profile: Profile, frame_s: float = 0.1, max_bands: int = 32, min_frame:
         frame_len = n // frames
         bands = min(max_bands, frame_len // 2 + 1)
         out.append(ModalityPlan(m.name, m.channels, m.sample_rate, profile.intervals, frames, frame_len, bands, pool,
-                                level_norm, level_feature and level_norm))
+                                level_norm, level_feature and level_norm, level_reference))
     return out
 
 
@@ -116,10 +122,12 @@ class Frontend(nn.Module):
             self.register_buffer(f"scale{i}", torch.ones(p.channels, 1))      # input RMS of training data
             self.register_buffer(f"mean{i}", torch.zeros(p.bands))           # log band energy statistics
             self.register_buffer(f"std{i}", torch.ones(p.bands))
-            if p.level_feature:
+            if p.level_feature and p.level_reference == "absolute":
                 self.register_buffer(f"level{i}", torch.zeros(p.channels))    # mean training level (ln power)
 
-    def one(self, i: int, x: torch.Tensor) -> torch.Tensor:
+    def one(self, i: int, x: torch.Tensor, above_floor: torch.Tensor | None = None) -> torch.Tensor:
+        """Modality ``i``'s raw windows [B, C, N] -> [B, intervals, feat_dim]; ``above_floor`` [B] (dB) is
+        the window's level above the site's noise floor, needed when the level feature is floor-referenced."""
         p = self.plans[i]
         B = x.shape[0]
         x = torch.where(torch.isfinite(x), x, torch.zeros_like(x)) / getattr(self, f"scale{i}")
@@ -139,13 +147,24 @@ class Frontend(nn.Module):
             e = torch.log(power + EPS)
         e = (e - getattr(self, f"mean{i}")) / getattr(self, f"std{i}")
         e = e.reshape(B, p.channels, p.intervals, -1).transpose(1, 2).reshape(B, p.intervals, -1)
-        if p.level_feature:   # unbounded here (linear in the log gain); the model bounds it
+        if p.level_feature and p.level_reference == "floor":     # 20 dB steps above the floor; the model bounds it
+            if above_floor is None:
+                raise EdgeRepError("front-end: this model's level feature needs above_floor_db (edge_rep/levels.py)")
+            lev = (above_floor / 20.0)[:, None].expand(B, p.channels)
+            e = torch.cat([e, lev[:, None, :].expand(B, p.intervals, p.channels)], dim=2)
+        elif p.level_feature:   # unbounded here (linear in the log gain); the model bounds it
             lev = (torch.log(w[:, :, 0, 0].clamp_min(TINY)) - getattr(self, f"level{i}")) / LEVEL_UNIT   # [B, C]
             e = torch.cat([e, lev[:, None, :].expand(B, p.intervals, p.channels)], dim=2)
         return e
 
-    def forward(self, *xs: torch.Tensor) -> list[torch.Tensor]:
-        return [self.one(i, x) for i, x in enumerate(xs)]
+    @property
+    def floor_referenced(self) -> bool:
+        """Whether the level feature needs the ``above_floor_db`` input."""
+        return any(p.level_feature and p.level_reference == "floor" for p in self.plans)
+
+    def forward(self, *xs: torch.Tensor, above_floor: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Raw windows per modality -> features per modality; ``above_floor`` [B, M] dB (floor reference)."""
+        return [self.one(i, x, None if above_floor is None else above_floor[:, i]) for i, x in enumerate(xs)]
 
     @torch.no_grad()
     def calibrate(self, x: dict[str, np.ndarray], present: np.ndarray, limit: int = 4000, seed: int = 0) -> None:
@@ -163,14 +182,15 @@ class Frontend(nn.Module):
             getattr(self, f"scale{i}").copy_(torch.from_numpy(rms.astype(np.float32))[:, None])
             getattr(self, f"mean{i}").zero_()
             getattr(self, f"std{i}").fill_(1.0)
-            if p.level_feature:
+            absolute = p.level_feature and p.level_reference == "absolute"
+            if absolute:
                 getattr(self, f"level{i}").zero_()
-            e = self.one(i, torch.from_numpy(xi))
+            e = self.one(i, torch.from_numpy(xi), torch.zeros(len(xi)))
             n_lev = p.channels if p.level_feature else 0
             bands = e[..., :e.shape[-1] - n_lev].reshape(-1, p.bands)
             getattr(self, f"mean{i}").copy_(bands.mean(0))
             getattr(self, f"std{i}").copy_(bands.std(0).clamp_min(1e-3))
-            if p.level_feature:                          # the level's median, in ln power after the scale
+            if absolute:                                 # the level's median, in ln power after the scale
                 lev = e[:, 0, -n_lev:] * LEVEL_UNIT
                 getattr(self, f"level{i}").copy_(lev.median(dim=0).values)
 

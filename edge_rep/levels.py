@@ -10,17 +10,31 @@ target 99th percentile + margin] is marked, and an episode of such windows becom
 
     window_level_db(x)                 (N, C, S) samples -> (N,) dB re 1 unit (-inf for silence)
     level_range(arrays, profile)       the sidecar's "level_range" record
+    causal_floor_db(lev, rec, start)   each window's site noise floor (dB), from its recording's past
+    NoiseFloor                         the same floor kept window by window (the daemon)
+
+The model's level feature (ModelConfig.level_reference = "floor") is a window's level above the site's
+own noise floor: a low percentile (``FLOOR_PERCENTILE``) of the levels of the windows that started in the
+last ``FLOOR_S`` seconds, the current one included. A gain error moves level and floor alike and cancels;
+a pass-by lifts the level above the floor. This is the long-term reference of the STA/LTA trigger of
+seismology and of PCEN's smoother in audio, with a percentile rather than a mean so that a long pass-by
+does not raise its own reference. Training (``causal_floor_db`` on each recording) and the daemon
+(``NoiseFloor`` on the live stream) compute it the same way, from windows already seen.
 """
 
 from __future__ import annotations
 
+import bisect
 import warnings
+from collections import deque
 
 import numpy as np
 
 from .profiles import Profile
 
 PERCENTILES = (1.0, 99.0)
+FLOOR_S = 60.0              # how far back the noise floor looks (s of window starts)
+FLOOR_PERCENTILE = 10.0     # which percentile of those windows' levels is the floor
 MARGIN_DB = 10.0        # beyond the training range by more than this: out of range (site gains differ by a few dB)
 
 
@@ -39,6 +53,85 @@ def window_level_db(x: np.ndarray) -> np.ndarray:
         x = x - np.nanmean(x, axis=2, keepdims=True)
         ms = np.nanmean(x.reshape(len(x), -1) ** 2, axis=1)
         return 10.0 * np.log10(ms)
+
+
+def causal_floor_db(lev: np.ndarray, rec: np.ndarray, start: np.ndarray, floor_s: float = FLOOR_S,
+                    percentile: float = FLOOR_PERCENTILE) -> np.ndarray:
+    """Each window's noise floor: the ``percentile`` of the finite levels of the windows of the same
+    recording that started in [start - floor_s, start] (the window itself included), so a recording's
+    first window is its own floor. NaN where none is finite.
+
+    lev, start: (N,) dB and s; rec: (N,) recording ids. Returns (N,) float64 dB."""
+    lev, start, rec = np.asarray(lev, np.float64), np.asarray(start, np.float64), np.asarray(rec)
+    out = np.full(len(lev), np.nan)
+    for r in np.unique(rec):
+        idx = np.flatnonzero(rec == r)
+        idx = idx[np.argsort(start[idx], kind="stable")]
+        floor = NoiseFloor(floor_s, percentile)
+        for i in idx:
+            out[i] = floor.update(float(start[i]), float(lev[i]))
+    return out
+
+
+def above_floor_db(levels: np.ndarray, present: np.ndarray, rec: np.ndarray, start: np.ndarray,
+                   floor_s: float = FLOOR_S, percentile: float = FLOOR_PERCENTILE) -> np.ndarray:
+    """The model's ``above_floor_db`` input for a set of windows: per modality, the window's level above
+    its recording's causal noise floor; 0 where the modality is missing or silent (its tokens are hidden).
+
+    levels: (N, M) dB (window_level_db of each modality); present: (N, M) bool. Returns (N, M) float32."""
+    levels = np.asarray(levels, np.float64)
+    out = np.zeros(levels.shape, np.float32)
+    for m in range(levels.shape[1]):
+        lev = np.where(np.asarray(present[:, m], bool), levels[:, m], np.nan)
+        rel = lev - causal_floor_db(lev, rec, start, floor_s, percentile)
+        out[:, m] = np.where(np.isfinite(rel), rel, 0.0)
+    return out
+
+
+def window_above_floor(modalities: tuple[str, ...], noise_floor: tuple[float, float], arrays,
+                       chunk: int = 512) -> np.ndarray:
+    """(N, M) float32: each window's level above its recording's causal noise floor per modality (dB): the
+    ``above_floor_db`` input of a floor-referenced model. ``noise_floor``: (floor_s, floor_percentile) of
+    the model (``ModelMeta.noise_floor``); ``arrays``: WindowArrays-like (x, present, rec, start)."""
+    n = len(arrays.present)
+    levels = np.zeros((n, len(modalities)))
+    for m, name in enumerate(modalities):       # in chunks: float64 copies of 16000-sample windows add up
+        for i in range(0, n, chunk):
+            levels[i:i + chunk, m] = window_level_db(arrays.x[name][i:i + chunk])
+    return above_floor_db(levels, np.asarray(arrays.present, bool), np.asarray(arrays.rec),
+                          np.asarray(arrays.start, np.float64), *noise_floor)
+
+
+class NoiseFloor:
+    """A modality's noise floor kept window by window: ``update(start, level)`` adds a window and returns
+    the ``percentile`` of the finite levels of the windows that started in the last ``floor_s`` seconds
+    (itself included; NaN when none is finite). Times must not go backwards; ``reset()`` after a board
+    reboot (its clock restarts). The same numbers as ``causal_floor_db`` over a recording."""
+
+    def __init__(self, floor_s: float = FLOOR_S, percentile: float = FLOOR_PERCENTILE):
+        self.floor_s, self.percentile = float(floor_s), float(percentile)
+        self._times: deque[float] = deque()
+        self._levels: deque[float] = deque()
+        self._sorted: list[float] = []        # the same levels, sorted: the percentile without a sort per window
+
+    def reset(self) -> None:
+        self._times.clear()
+        self._levels.clear()
+        self._sorted.clear()
+
+    def update(self, start: float, level: float) -> float:
+        if self._times and start < self._times[-1]:
+            self.reset()                      # the clock went back: a reboot not reported; start again
+        if np.isfinite(level):
+            self._times.append(start)
+            self._levels.append(level)
+            bisect.insort(self._sorted, level)
+        while self._times and self._times[0] < start - self.floor_s:
+            self._times.popleft()
+            self._sorted.pop(bisect.bisect_left(self._sorted, self._levels.popleft()))
+        if not self._sorted:
+            return float("nan")
+        return float(np.percentile(self._sorted, self.percentile))
 
 
 def level_range(x: dict[str, np.ndarray], present: np.ndarray, y: np.ndarray, profile: Profile) -> dict:

@@ -37,13 +37,16 @@ import torch.nn.functional as F
 
 from .errors import EdgeRepError
 from .frontend import LEVEL_BOUND, Frontend, plan
+from .levels import FLOOR_PERCENTILE, FLOOR_S
 from .modelspec import scenario_name
 from .profiles import Profile
 
 NEG = -1e4  # additive attention bias for hidden keys (finite so fp16 engines stay finite)
 INIT_MODES = ("dynamic", "random", "zero")
 # fields added after the first models were saved: a sidecar without them means these values
-LEGACY_FIELDS = {"frame_pool": False, "readout": "cls", "level_norm": False, "level_feature": False}
+LEGACY_FIELDS = {"frame_pool": False, "readout": "cls", "level_norm": False, "level_feature": False,
+                 "level_reference": "absolute"}
+LEVEL_REFERENCES = ("floor", "absolute")
 
 
 @dataclass
@@ -53,7 +56,10 @@ class ModelConfig:
     max_bands: int = 32         # log bands per frame (fewer when the frame has fewer DFT bins)
     frame_pool: bool = False    # average band powers over each interval's frames before the log
     level_norm: bool = True     # band powers relative to the window's level: exact sensor-gain invariance
-    level_feature: bool = True  # plus the window's absolute level per channel, bounded (see frontend.py)
+    level_feature: bool = True  # plus the window's level per channel, bounded (see frontend.py)
+    level_reference: str = "floor"      # floor: above the site's running noise floor; absolute: re the unit
+    floor_s: float = FLOOR_S            # the noise floor: this percentile of the last floor_s s of window
+    floor_percentile: float = FLOOR_PERCENTILE   # levels (edge_rep/levels.py; the daemon keeps it alike)
     # backbone
     width: int = 64             # D
     n_layer: int = 4
@@ -88,6 +94,11 @@ class ModelConfig:
             raise EdgeRepError(f"model config: rep_layer {self.rep_layer} must be in 0..{self.n_layer - 1}")
         if self.init not in INIT_MODES:
             raise EdgeRepError(f"model config: init '{self.init}' is not one of {', '.join(INIT_MODES)}")
+        if self.level_reference not in LEVEL_REFERENCES:
+            raise EdgeRepError(f"model config: level_reference '{self.level_reference}' is not one of "
+                               f"{', '.join(LEVEL_REFERENCES)}")
+        if not (self.floor_s > 0 and 0 <= self.floor_percentile <= 100):
+            raise EdgeRepError("model config: floor_s must be > 0 and floor_percentile in 0..100")
         if self.readout not in ("cls", "mean"):
             raise EdgeRepError(f"model config: readout '{self.readout}' is not one of cls, mean")
         if self.buffer_tokens < 1 or self.map_layers > self.n_layer or self.dcp_layers > self.n_layer:
@@ -184,7 +195,8 @@ class EdgeREP(nn.Module):
         M, D, L, I = len(self.modalities), cfg.width, cfg.buffer_tokens, profile.intervals
         self.n_mod, self.n_int = M, I
         self.frontend = Frontend(plan(profile, cfg.frame_s, cfg.max_bands, pool=cfg.frame_pool,
-                                      level_norm=cfg.level_norm, level_feature=cfg.level_feature))
+                                      level_norm=cfg.level_norm, level_feature=cfg.level_feature,
+                                      level_reference=cfg.level_reference))
         # backbone
         self.tok_proj = nn.ModuleList(nn.Linear(p.feat_dim, D) for p in self.frontend.plans)
         self.mod_emb = nn.Parameter(torch.randn(M, D) * 0.02)
@@ -201,6 +213,9 @@ class EdgeREP(nn.Module):
         self.register_buffer("scenario_presence", torch.tensor(pats, dtype=torch.float32), persistent=False)
         self.register_buffer("segments", segment_matrix(I, L), persistent=False)
         S = len(pats)
+        # calibration: one temperature per scenario dividing the logits of forward() (edge_rep/confidence.py);
+        # ones until fitted on the validation split. Saved with the weights, so it is in the model id.
+        self.register_buffer("temperature", torch.ones(S))
         # REP
         if cfg.rep:
             self.private = nn.Parameter(torch.zeros(S, M, L, D))
@@ -361,16 +376,28 @@ class EdgeREP(nn.Module):
         return (priv @ shared.transpose(1, 2)).pow(2).mean()
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs: one raw window tensor per modality (profile order), then present, replay, buffers_in."""
+        """inputs: one raw window tensor per modality (profile order), then present, replay, buffers_in
+        and, for a floor-referenced level feature, above_floor_db [B, M] (edge_rep/modelspec.py)."""
         M = self.n_mod
         windows, (present, replay, buffers_in) = inputs[:M], inputs[M:M + 3]
-        logits, buf, _ = self.forward_features(self.frontend(*windows), present, replay, buffers_in)
-        return F.softmax(logits, dim=-1), buf
+        above = inputs[M + 3] if self.frontend.floor_referenced else None
+        logits, buf, _ = self.forward_features(self.frontend(*windows, above_floor=above), present, replay,
+                                               buffers_in)
+        w = self.scenario_weights(present)
+        temp = w @ self.temperature + (1 - w.sum(dim=1))       # the scenario's temperature; 1 when none matches
+        return F.softmax(logits / temp[:, None], dim=-1), buf
+
+    @torch.no_grad()
+    def set_temperature(self, by_scenario: dict[str, float]) -> None:
+        """Set the calibration temperature of the named scenarios (``scenario_names``); others keep theirs."""
+        for name, t in by_scenario.items():
+            self.temperature[self.scenario_names.index(name)] = float(t)
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
         p, M, L, D = self.profile, self.n_mod, self.cfg.buffer_tokens, self.cfg.width
         xs = [torch.zeros(batch, m.channels, p.window_samples(m.name)) for m in p.modalities]
-        return (*xs, torch.ones(batch, M), torch.zeros(batch, M), torch.zeros(batch, M, L, D))
+        floor = (torch.zeros(batch, M),) if self.frontend.floor_referenced else ()
+        return (*xs, torch.ones(batch, M), torch.zeros(batch, M), torch.zeros(batch, M, L, D), *floor)
 
     # ---- task-aware dynamic initialisation ---------------------------------------------------------
     @torch.no_grad()

@@ -11,6 +11,10 @@ modality, D = model width; all float32):
       replay       [B, M]         1.0 where a missing modality should use ``buffers_in`` (the last good
                                   buffers the daemon cached) instead of its scenario's learned buffers
       buffers_in   [B, M, L, D]   cached buffers per modality (ignored where replay is 0)
+      above_floor_db [B, M]       models with a floor-referenced level feature only (``floor_referenced``):
+                                  each window's level above its modality's running noise floor, dB
+                                  (edge_rep/levels.py: NoiseFloor in the daemon, above_floor_db in batch);
+                                  0 where the modality is missing
     outputs
       probs        [B, K]         class probabilities
       buffers_out  [B, M, L, D]   the buffers this pass cached per modality: the daemon keeps those of
@@ -36,6 +40,7 @@ from .profiles import Profile
 INPUT_PRESENT = "present"
 INPUT_REPLAY = "replay"
 INPUT_BUFFERS = "buffers_in"
+INPUT_ABOVE_FLOOR = "above_floor_db"
 OUTPUT_PROBS = "probs"
 OUTPUT_BUFFERS = "buffers_out"
 
@@ -100,12 +105,28 @@ class ModelMeta:
     def modalities(self) -> tuple[str, ...]:
         return self.profile.modality_names
 
+    @property
+    def floor_referenced(self) -> bool:
+        """Whether the graph takes ``above_floor_db``: a level feature referenced to the site's noise floor
+        (``ModelConfig.level_reference``; sidecars written before it have an absolute level)."""
+        c = self.config
+        return bool(c.get("level_norm") and c.get("level_feature") and c.get("level_reference") == "floor")
+
+    @property
+    def noise_floor(self) -> tuple[float, float]:
+        """(floor_s, floor_percentile): how the ``above_floor_db`` input's floor is kept (edge_rep/levels.py)."""
+        from .levels import FLOOR_PERCENTILE, FLOOR_S
+        return (float(self.config.get("floor_s", FLOOR_S)),
+                float(self.config.get("floor_percentile", FLOOR_PERCENTILE)))
+
     def input_shapes(self, batch: int = 1) -> dict[str, tuple[int, ...]]:
         shapes = {m.name: (batch, m.channels, self.profile.window_samples(m.name)) for m in self.profile.modalities}
         M = len(self.profile.modalities)
         shapes[INPUT_PRESENT] = (batch, M)
         shapes[INPUT_REPLAY] = (batch, M)
         shapes[INPUT_BUFFERS] = (batch, M, self.buffer_tokens, self.width)
+        if self.floor_referenced:
+            shapes[INPUT_ABOVE_FLOOR] = (batch, M)
         return shapes
 
     def output_shapes(self, batch: int = 1) -> dict[str, tuple[int, ...]]:

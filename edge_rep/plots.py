@@ -48,3 +48,26 @@ def plot_lines(path: Path, series: dict[str, list[tuple[float, float]]], xlabel:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_reliability(path: Path, curves: dict[str, dict], title: str) -> None:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, one line per scenario
+    (``curves``: name -> edge_rep.confidence.reliability record), with the diagonal of perfect calibration
+    and each scenario's ECE in the legend, as a PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    for name, r in curves.items():
+        pts = [(c, a) for c, a in zip(r["confidence"], r["accuracy"]) if c is not None]
+        if pts:
+            c, a = zip(*pts)
+            ax.plot(c, a, marker="o", markersize=3, label=f"{name} (ECE {r['ece']:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

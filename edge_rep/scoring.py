@@ -17,9 +17,18 @@ def predict(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tens
             replay: torch.Tensor | None = None, buffers_in: torch.Tensor | None = None,
             batch: int = 512) -> tuple[np.ndarray, torch.Tensor]:
     """Predicted classes and buffers_out for windows ``idx`` under ``present`` as ``method`` sees them."""
+    logits, bufs = predict_logits(model, prep, idx, present, method, replay, buffers_in, batch)
+    return logits.argmax(1).astype(np.int64), bufs
+
+
+@torch.no_grad()
+def predict_logits(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tensor, method: str,
+                   replay: torch.Tensor | None = None, buffers_in: torch.Tensor | None = None,
+                   batch: int = 512) -> tuple[np.ndarray, torch.Tensor]:
+    """Logits (N, K) before any temperature, and buffers_out, for windows ``idx`` under ``present``."""
     model.eval()
     M, L, D = model.n_mod, model.cfg.buffer_tokens, model.cfg.width
-    preds, bufs = [], []
+    logits_all, bufs = [], []
     for i in range(0, len(idx), batch):
         sl = slice(i, i + batch)
         p = present[sl]
@@ -29,9 +38,11 @@ def predict(model: EdgeREP, prep: Prepared, idx: np.ndarray, present: torch.Tens
         r = replay[sl] if replay is not None else torch.zeros(B, M)
         b = buffers_in[sl] if buffers_in is not None else torch.zeros(B, M, L, D)
         logits, buf, _ = model.forward_features(feats, seen, r, b, adapt=method in ("rep", "map", "dcp"))
-        preds.append(logits.argmax(1).numpy())
+        logits_all.append(logits.numpy())
         bufs.append(buf)
-    return (np.concatenate(preds) if preds else np.zeros(0, np.int64)), (torch.cat(bufs) if bufs else torch.zeros(0))
+    k = len(model.profile.classes)
+    return (np.concatenate(logits_all) if logits_all else np.zeros((0, k), np.float32),
+            torch.cat(bufs) if bufs else torch.zeros(0))
 
 
 def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) -> dict:
@@ -43,6 +54,18 @@ def score(model: EdgeREP, prep: Prepared, present: torch.Tensor, method: str) ->
     every[idx] = pred
     return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "macro_f1": macro_f1(y, pred, k),
             "confusion": confusion(y, pred, k).tolist(), "pred": every}
+
+
+@torch.no_grad()
+def scenario_logits(model: EdgeREP, prep: Prepared, method: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{scenario: (logits (N, K), labels (N,))} on the labelled windows recorded complete, seen complete and
+    with each single modality dropped: what temperature scaling is fitted on (edge_rep/confidence.py)."""
+    idx = np.flatnonzero(prep.present.all(1) & (prep.y >= 0))
+    out = {}
+    for name, pat in single_drop_patterns(model.modalities).items():
+        present = torch.tensor(pat, dtype=torch.float32).expand(len(idx), -1)
+        out[name] = (predict_logits(model, prep, idx, present, method)[0], prep.y[idx])
+    return out
 
 
 @torch.no_grad()

@@ -35,7 +35,7 @@ from .model import EdgeREP, ModelConfig
 from .modelspec import MODEL_FILE, ModelMeta, sidecar_path
 from .outpaths import OutputKind, claim, refuse_foreign
 from .profiles import Profile
-from .scoring import scenario_scores
+from .scoring import scenario_logits, scenario_scores
 
 METHODS = ("rep", "finetune", "map", "dcp", "zerofill")
 PROMPT_METHODS = ("rep", "map", "dcp")   # a frozen backbone with few trained parameters on top
@@ -335,6 +335,34 @@ def _report(rank: int, what: str, scores: dict) -> None:
         print(f"validation, {what}: {figures} ({next(iter(scores.values()))['windows']} windows)")
 
 
+def calibrate(model: EdgeREP, prep: Prepared, method: str, kinds: np.ndarray | None = None) -> dict:
+    """Fit the model's per-scenario temperatures and uncertain thresholds on ``prep`` (the validation split;
+    edge_rep/confidence.py) and set the temperatures. ``kinds``: (N,) the non-target event kind of each
+    window of ``prep`` ("" for none). Returns the sidecar's {"calibration": ..., "uncertain": ...}."""
+    from .confidence import ECE_BINS, TARGET_FLAG_RATE, ece, fit_temperature, softmax, uncertain_threshold
+
+    bg = model.profile.classes.index("background") if "background" in model.profile.classes else -1
+    complete = np.flatnonzero(prep.present.all(1) & (prep.y >= 0))
+    kinds = np.full(len(prep), "", object) if kinds is None else np.asarray(kinds, object)
+    temps, before, after, thresholds, caught = {}, {}, {}, {}, {}
+    for name, (logits, y) in scenario_logits(model, prep, method).items():
+        t = fit_temperature(logits, y)
+        p0, p1 = softmax(logits), softmax(logits / t)
+        temps[name], before[name], after[name] = round(t, 4), ece(p0, y), ece(p1, y)
+        conf = p1.max(1)
+        thresholds[name] = uncertain_threshold(conf[y != bg]) if (y != bg).any() else 0.0
+        nt = kinds[complete] != ""
+        flagged = (conf < thresholds[name]) | (p1.argmax(1) == bg)
+        caught[name] = round(float(flagged[nt].mean()), 4) if nt.any() else None
+    model.set_temperature(temps)
+    return {"calibration": {"method": "temperature scaling, one temperature per scenario (Guo et al. 2017)",
+                            "split": "val", "windows": int(len(complete)), "temperature": temps,
+                            "ece_bins": ECE_BINS, "ece_before": before, "ece_after": after},
+            "uncertain": {"score": "max calibrated probability (Hendrycks and Gimpel 2017)",
+                          "threshold": thresholds, "target_flag_rate": TARGET_FLAG_RATE, "split": "val",
+                          "nontarget_flagged_or_background": caught}}
+
+
 def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: TrainConfig, method: str = "rep",
                  resume: bool = False, progress: bool = True, save: str | Path | None = None,
                  fresh: bool = False, given: dict | None = None) -> Path:
@@ -372,9 +400,18 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
         _report(rank, "stage 1 (backbone)", validation["stage1"])
     model, s2 = train_adapter(backbone, prep, method, tc, out=out, resume=resume, progress=progress)
     t2 = time.time()
+    confidence = {}
     if val_prep is not None:
         validation["stage2"] = scenario_scores(model, val_prep, method)
         _report(rank, f"stage 2 ({method})", validation["stage2"])
+        from .confidence import nontarget_kind_per_window
+        kinds = nontarget_kind_per_window(ds.recordings("val"), val_arrays, ds.profile.window_s)
+        confidence = calibrate(model, val_prep, method, kinds)
+        if rank == 0:
+            cal = confidence["calibration"]
+            print("calibration (val): " + ", ".join(f"{s} T {t:.2f} ECE {cal['ece_before'][s]:.3f} -> "
+                                                     f"{cal['ece_after'][s]:.3f}"
+                                                     for s, t in cal["temperature"].items()))
     path = Path(save) if save else out / "model.safetensors"
     if rank == 0:
         model.set_trainable("adapter" if method in PROMPT_METHODS else "all")
@@ -385,7 +422,7 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
         save_model(model, path, extra={"method": method, "train_config": asdict(tc), "dataset": str(data_dir),
                                        "stage1": s1, "stage2": s2, "parameters": counts, "world_size": world,
                                        "seconds": {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1)},
-                                       "level_range": levels, "validation": validation})
+                                       "level_range": levels, "validation": validation, **confidence})
         model.set_trainable("all")
     if distributed:
         torch.distributed.barrier()

@@ -28,7 +28,8 @@ def model() -> EdgeREP:
 def run(m, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(2, 1, 800, generator=g), torch.randn(2, 1, 100, generator=g),
-         torch.tensor([[1.0, 1.0], [1.0, 0.0]]), torch.zeros(2, 2), torch.zeros(2, 2, 2, 16))
+         torch.tensor([[1.0, 1.0], [1.0, 0.0]]), torch.zeros(2, 2), torch.zeros(2, 2, 2, 16),
+         torch.tensor([[12.0, 3.0], [30.0, 0.0]]))                    # above_floor_db (the default level feature)
     return m(*x)
 
 

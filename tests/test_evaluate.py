@@ -83,6 +83,18 @@ def test_train_then_score_a_finished_model(tmp_path, capsys):
     for name, s in m["scenarios"].items():
         assert 0 <= s["accuracy"] <= 1 and s["windows"] > 0 and set(s["per_class"]) == set(TINY.classes)
         assert (tmp_path / "score" / f"confusion_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    # calibration: temperatures fitted on validation, in the weights and the sidecar; ECE and the
+    # uncertain flag's figures per scenario, and a reliability diagram
+    cal, unc = x["calibration"], x["uncertain"]
+    assert set(cal["temperature"]) == set(m["scenarios"]) and all(0.05 <= t <= 20 for t in cal["temperature"].values())
+    from edge_rep.checkpoint import load_model
+    net, _ = load_model(model)
+    assert net.temperature.tolist() == pytest.approx([cal["temperature"][n] for n in net.scenario_names], abs=1e-6)
+    for name, s in m["scenarios"].items():
+        assert 0 <= s["ece"] <= 1 and sum(s["reliability"]["windows"]) == s["windows"]
+        assert s["uncertain"]["threshold"] == unc["threshold"][name] and 0 <= s["uncertain"]["target_flagged"] <= 0.25
+    assert (tmp_path / "score" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| ECE |" in (tmp_path / "score" / "metrics.md").read_text()
     # the validation accuracy train stored is the one evaluate --model measures on the same split
     assert abs(m["scenarios"]["complete"]["accuracy"] - x["validation"]["stage2"]["complete"]["accuracy"]) < 0.02
     assert m["levels"]["acoustic"]["below"] == 0 and m["levels"]["acoustic"]["above"] == 0

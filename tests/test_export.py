@@ -100,6 +100,8 @@ def scenario_batch(meta: ModelMeta, seed: int = 0) -> dict[str, np.ndarray]:
     x["present"] = np.ones((3, 2), np.float32)
     x["replay"] = np.zeros((3, 2), np.float32)
     x["buffers_in"] = np.zeros((3, 2, meta.buffer_tokens, meta.width), np.float32)
+    assert meta.floor_referenced          # the default model: the level above the noise floor is an input
+    x["above_floor_db"] = np.array([[0.0, 2.0], [25.0, 40.0], [-5.0, 10.0]], np.float32)
     return x
 
 
@@ -116,6 +118,7 @@ def test_onnxruntime_matches_pytorch_in_every_scenario_and_replay(exported):
             y = {k: v.copy() for k, v in x.items()}
             y[name][:] = 0
             y["present"][:, m] = 0
+            y["above_floor_db"][:, m] = 0
             y["replay"][:, m] = replay
             y["buffers_in"] = cached
             a, b = ort_b.run(y), pt_b.run(y)

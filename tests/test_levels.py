@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from edge_rep.levels import LevelMonitor, accepted_band, level_range, window_level_db
+from edge_rep.levels import (LevelMonitor, NoiseFloor, above_floor_db, accepted_band, causal_floor_db, level_range,
+                             window_level_db)
 from tiny_data import TINY
 
 
@@ -49,3 +50,49 @@ def test_a_61_db_scale_error_is_one_episode_with_its_cause():
     # a dropped channel is not judged; a model without a recorded range never flags
     assert mon.update({"seismic": loud()}, {"seismic": False}) == ({}, [])
     assert LevelMonitor({}).update({"seismic": loud()}, {"seismic": True}) == ({}, [])
+
+
+# ---- the site's noise floor (the floor-referenced level feature) -----------------------------------
+
+def test_noise_floor_window_by_window_equals_the_batch_floor_and_is_causal():
+    rng = np.random.default_rng(1)
+    n = 300
+    start = np.arange(n) * 1.0
+    lev = rng.normal(-60, 5, n)
+    lev[40:50] += 40                                  # a pass-by
+    lev[[7, 120]] = np.nan                            # windows without a level are left out
+    batch = causal_floor_db(lev, np.zeros(n, int), start)
+    live = NoiseFloor()
+    np.testing.assert_allclose([live.update(t, v) for t, v in zip(start, lev)], batch)
+    assert batch[0] == lev[0]                         # the first window is its own floor
+    for i in (5, 45, 200):                            # the 10th percentile of the last 60 s, nothing later
+        past = lev[max(0, i - 60):i + 1]
+        assert batch[i] == np.percentile(past[np.isfinite(past)], 10)
+    later = lev.copy()
+    later[201:] += 50
+    assert causal_floor_db(later, np.zeros(n, int), start)[200] == batch[200]
+    # a pass-by does not lift its own reference: the floor 5 s into it is still the quiet floor
+    assert abs(batch[45] - batch[39]) < 3
+
+
+def test_above_floor_is_gain_invariant_per_recording_and_zero_where_missing():
+    rng = np.random.default_rng(2)
+    n = 120
+    rec = np.repeat([0, 1], n // 2)
+    start = np.tile(np.arange(n // 2) * 1.0, 2)
+    levels = rng.normal(-50, 6, (n, 2))
+    present = np.ones((n, 2), bool)
+    present[10:20, 1] = False
+    a = above_floor_db(levels, present, rec, start)
+    b = above_floor_db(levels + np.array([30.0, -30.0]), present, rec, start)     # both sensors' gains off
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    assert (a[10:20, 1] == 0).all() and a[0, 0] == 0 and a[n // 2, 0] == 0       # each recording starts at 0
+    assert a.dtype == np.float32 and (a >= 0).mean() > 0.8                        # mostly above a 10th percentile
+
+
+def test_noise_floor_forgets_a_clock_that_went_back():
+    f = NoiseFloor(floor_s=10.0)
+    for t in range(20):
+        f.update(float(t), -80.0)
+    assert f.update(20.0, -20.0) == -80.0
+    assert f.update(1.0, -20.0) == -20.0              # a reboot nobody announced: start over

@@ -11,7 +11,8 @@ from edge_rep.modelspec import ModelMeta, scenario_label, scenario_name
 from edge_rep.profiles import MOD
 from tiny_data import TINY
 
-CFG = ModelConfig(width=16, n_layer=3, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0)
+# the contract tests below feed five inputs: an absolute level feature (the floor input has its own tests)
+CFG = ModelConfig(width=16, n_layer=3, n_head=2, buffer_tokens=2, rep_layer=2, dropout=0.0, level_reference="absolute")
 
 
 def tiny_model(**kw) -> EdgeREP:

@@ -148,3 +148,42 @@ def test_link_changes_become_notice_lines_on_the_current_boot(backend):
     assert without_host_fields(rec) == {"type": "notice", "event": "link_down", "boot": 3, "board_time": None,
                                         "message": change.message, "schema": SCHEMA, "node": "node-1"}
     assert set(rec) - set(without_host_fields(rec)) == {"host_time"} and runner.stats.events == 1
+
+
+class FloorModel:
+    """A stand-in backend with a floor-referenced level feature: uniform probabilities, zero buffers."""
+
+    def __init__(self, meta):
+        from dataclasses import replace
+        self.meta = replace(meta, config={**meta.config, "level_norm": True, "level_feature": True,
+                                          "level_reference": "floor"})
+
+    def run(self, x):
+        shapes = self.meta.output_shapes(1)
+        return {"probs": np.full(shapes["probs"], 1.0 / shapes["probs"][1]),
+                "buffers_out": np.zeros(shapes["buffers_out"], np.float32)}
+
+
+def test_classifier_keeps_each_modalitys_noise_floor_and_feeds_the_level_above_it(backend):
+    """The daemon's floor (window by window) is the one training computed (per recording, in batch)."""
+    from edge_rep.levels import above_floor_db, window_level_db
+
+    spy = Spy(FloorModel(backend.meta))
+    meta = spy.meta
+    assert meta.floor_referenced and "above_floor_db" in meta.input_shapes()
+    clf = BufferReplayClassifier(spy)
+    jobs = [job(meta, 2.0 + k, seed=k, present=("seismic",) if 5 <= k < 8 else ("acoustic", "seismic"))
+            for k in range(12)]
+    for k in (3, 9):                                   # two loud windows: a pass-by
+        jobs[k].data["seismic"] *= 100.0
+    results = [clf.classify(j) for j in jobs]
+    fed = np.concatenate([c["above_floor_db"] for c in spy.calls])
+    levels = np.stack([[window_level_db(j.data[m][None])[0] for m in meta.modalities] for j in jobs])
+    present = np.array([[j.present[m] for m in meta.modalities] for j in jobs])
+    want = above_floor_db(levels, present, np.zeros(len(jobs), int), np.array([j.t0 for j in jobs]))
+    np.testing.assert_allclose(fed, want, atol=1e-3)
+    assert fed[3, 1] > 35 and fed[9, 1] > 35 and (fed[5:8, 0] == 0).all()
+    assert results[3].above_floor_db["seismic"] == round(float(fed[3, 1]), 2)
+    # a reboot starts the floors again: the first window after it is its own floor
+    clf.classify(job(meta, 2.0, boot=1, seed=99))
+    assert spy.calls[-1]["above_floor_db"].tolist() == [[0.0, 0.0]]

@@ -65,25 +65,30 @@ def test_earlier_window():
     np.testing.assert_array_equal(earlier_window(rec, start, 2), [-1, 2, -1, -1, -1])
 
 
-def test_gain_augment_matches_a_sensor_gain(arrays):
+@pytest.mark.parametrize("reference", ["absolute", "floor"])
+def test_gain_augment_matches_a_sensor_gain(arrays, reference):
     torch.manual_seed(0)
-    model = EdgeREP(CFG, TINY)
+    model = EdgeREP(replace(CFG, level_reference=reference), TINY)
     model.frontend.calibrate(arrays.x, np.asarray(arrays.present, bool))
     x = [torch.from_numpy(np.asarray(arrays.x[m][:4], np.float32)) for m in TINY.modality_names]
-    feats = model.frontend(*x)
+    above = torch.tensor([[3.0, 20.0], [0.0, 0.0], [41.0, -2.0], [0.0, 7.5]])   # a gain moves level and floor alike
+    feats = model.frontend(*x, above_floor=above)
     present = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
     aug = gain_augment(model, feats, present, 6.0, np.random.default_rng(3))
     draws = np.random.default_rng(3)
     for m in range(2):
         g_db = draws.uniform(-6.0, 6.0, 4)
         scaled = x[m] * torch.from_numpy(10 ** (g_db / 20)).float()[:, None, None]
-        want = model.frontend.one(m, scaled)
+        want = model.frontend.one(m, scaled, above[:, m])
         for i in range(4):
             if present[i, m]:     # the same features as the window recorded with that gain
                 torch.testing.assert_close(aug[m][i], want[i], atol=2e-3, rtol=1e-3)
             else:                 # a missing modality is left alone
                 torch.testing.assert_close(aug[m][i], feats[m][i])
-        assert not torch.allclose(aug[m], feats[m])
+        if reference == "absolute":
+            assert not torch.allclose(aug[m], feats[m])
+        else:                     # nothing in a floor-referenced model's features depends on the gain
+            torch.testing.assert_close(aug[m], feats[m])
 
 
 def test_stage1_learns(stage1):

@@ -81,3 +81,38 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         assert tune.cli(args) == 2
         err = capsys.readouterr().err
         assert want in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_final_report_scores_each_split_and_pairs_with_rep(tmp_path):
+    recs = tiny_recordings(15, 3.0)
+    splits = ["train"] * 9 + ["val"] * 3 + ["test"] * 3
+    data = write_dataset(tmp_path / "d", list(zip(recs, splits)), TINY)
+    cfg = ModelConfig(width=16, n_layer=2, n_head=2, buffer_tokens=2, rep_layer=1, dropout=0.0)
+    tc = TrainConfig(stage1_epochs=1, batch_size=32, warmup_steps=1, device="cpu")
+    backbone, _, _ = train_backbone(cfg, TINY, window_arrays(load_dataset(data).recordings("train"), TINY), tc,
+                                    progress=False)
+    save_model(backbone, tmp_path / "bb.safetensors")
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps([{"name": "REP", "train": {"stage2_epochs": 1, "batch_size": 32}},
+                                {"name": "MAP", "method": "map", "train": {"stage2_epochs": 1, "batch_size": 32}}]))
+    tune = _tune()
+    # a backbone retrained on complete windows only (--stage1), scored on validation and test
+    assert tune.main(["--data", str(data), "--save-features", str(tmp_path / "f.npz"), "--out", str(tmp_path / "r"),
+                      "--backbone", str(tmp_path / "bb.safetensors"), "--grid", str(grid), "--seeds", "0", "1",
+                      "--types", "seismic", "--device", "cpu", "--splits", "val", "test", "--stage1",
+                      '{"modality_dropout": 0, "stage1_epochs": 1}']) == 0
+    rows = [json.loads(line) for line in (tmp_path / "r" / "rows.jsonl").read_text().splitlines()]
+    assert sorted({(r["name"], r["split"]) for r in rows}) == [("MAP", "test"), ("MAP", "val"), ("REP", "test"),
+                                                               ("REP", "val")]
+    assert len(rows) == 8 and (tmp_path / "r" / "backbone-seed0.safetensors").is_file()
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert "### test split: REP minus each variant, paired over seeds (points)" in summary
+    rep = {(r["split"], r["seed"]): r["accuracy"] for r in rows if r["name"] == "REP"}
+    mp = {(r["split"], r["seed"]): r["accuracy"] for r in rows if r["name"] == "MAP"}
+    diff = np.mean([100 * (rep["test", s] - mp["test", s]) for s in (0, 1)])
+    assert f"{diff:+.2f}" in summary.split("### test split: REP minus")[1]
+    # a features file without the test split is refused for a test report: one line, exit 2
+    z = tmp_path / "f2.npz"
+    np.savez(z, **{k: v for k, v in np.load(tmp_path / "f.npz").items() if not k.startswith("test.")})
+    assert tune.cli(["--features", str(z), "--out", str(tmp_path / "r2"), "--backbone",
+                     str(tmp_path / "bb.safetensors"), "--grid", str(grid), "--splits", "test", "--device", "cpu"]) == 2

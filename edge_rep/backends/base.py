@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgeRepError
-from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS, ModelMeta
+from ..modelspec import (INPUT_ABOVE_FLOOR, INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS,
+                         OUTPUT_PROBS, ModelMeta)
 
 
 class Backend(ABC):
@@ -47,8 +48,10 @@ class Backend(ABC):
 
 
 def input_names(meta: ModelMeta) -> list[str]:
-    """Graph input order: one window per modality (profile order), then present, replay, buffers_in."""
-    return [*meta.modalities, INPUT_PRESENT, INPUT_REPLAY, INPUT_BUFFERS]
+    """Graph input order: one window per modality (profile order), then present, replay, buffers_in, and
+    above_floor_db for a floor-referenced model."""
+    return [*meta.modalities, INPUT_PRESENT, INPUT_REPLAY, INPUT_BUFFERS,
+            *([INPUT_ABOVE_FLOOR] if meta.floor_referenced else [])]
 
 
 OUTPUT_NAMES = [OUTPUT_PROBS, OUTPUT_BUFFERS]

@@ -9,7 +9,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import EdgeRepError
-from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS, ModelMeta
+from ..modelspec import (INPUT_ABOVE_FLOOR, INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS,
+                         OUTPUT_PROBS, ModelMeta)
 
 RunFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -35,11 +36,14 @@ def scenario_inputs(meta: ModelMeta, reference: RunFn, batch: int = 2, seed: int
     mods = meta.modalities
     M, L, D = len(mods), meta.buffer_tokens, meta.width
     base = _signals(meta, batch, rng, scales)
+    above = rng.uniform(-10.0, 50.0, size=(batch, M))     # dB above the noise floor: quiet to a close pass-by
 
     def inputs(present: np.ndarray, replay: np.ndarray, buffers: np.ndarray, sig: dict) -> dict:
         x = {k: v * present[:, i, None, None] for i, (k, v) in enumerate(sig.items())}  # missing -> zeros
         x.update({INPUT_PRESENT: present.astype(np.float32), INPUT_REPLAY: replay.astype(np.float32),
                   INPUT_BUFFERS: buffers.astype(np.float32)})
+        if meta.floor_referenced:
+            x[INPUT_ABOVE_FLOOR] = (above * present).astype(np.float32)
         return x
 
     ones, zeros = np.ones((batch, M)), np.zeros((batch, M))

@@ -4,7 +4,9 @@ Every pass returns ``buffers_out`` [1, M, L, D]: the buffers the model built fro
 a modality is present and its channels are ``ok`` we keep its slice. When it drops, the next windows
 pass that slice back as ``buffers_in`` with ``replay=1`` for ``holdover_s`` seconds of board time
 after it was cached; after that ``replay=0`` and the model falls back on its scenario's learned
-buffers. Ages are board time; buffers cached before a reboot of the board are not replayed after it
+buffers. For a model whose level feature is referenced to the site's noise floor, it also keeps each
+modality's floor (``levels.NoiseFloor``, fed the windows where the modality is present) and passes each
+window's level above it. Ages are board time; buffers cached before a reboot of the board are not replayed after it
 (the board clock restarted, so their age is unknown).
 """
 
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ReplaySection
-from ..modelspec import INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS
+from ..levels import NoiseFloor, window_level_db
+from ..modelspec import INPUT_ABOVE_FLOOR, INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS
 from ..recording import fields_equal
 from .windows import WindowJob
 
@@ -37,6 +40,8 @@ class Result:
     replay: dict[str, bool]           # modality -> its cached buffers were replayed
     buffer_age: dict[str, float]      # modality -> age (s, board time) of the replayed buffers
     backend_ms: float                 # time inside the backend
+    above_floor_db: dict[str, float] | None = None   # modality -> level above its noise floor (floor models)
+    uncertain: bool = False           # calibrated confidence below the scenario's threshold (confidence.py)
 
     __eq__ = fields_equal
 
@@ -44,13 +49,23 @@ class Result:
 class BufferReplayClassifier:
     """Wraps a ``Backend``; ``classify(job)`` gives a ``Result`` and updates the buffer cache."""
 
-    def __init__(self, backend, replay: bool = ReplaySection.enabled, holdover_s: float = ReplaySection.holdover_s):
+    def __init__(self, backend, replay: bool = ReplaySection.enabled, holdover_s: float = ReplaySection.holdover_s,
+                 uncertain_threshold: float | None = None):
+        """``uncertain_threshold``: a window whose top probability is below it is flagged uncertain; None:
+        the thresholds fitted per scenario on the model's validation split (sidecar ``extra.uncertain``;
+        none for models saved before them: never flagged)."""
         self.backend, self.meta = backend, backend.meta
+        fitted = (self.meta.extra.get("uncertain") or {}).get("threshold") or {}
+        self.thresholds = fitted if uncertain_threshold is None else {}
+        self.threshold_all = uncertain_threshold
         self.replay_enabled, self.holdover_s = bool(replay), float(holdover_s)
         self.modalities = self.meta.modalities
         self.cache: dict[str, CachedBuffers] = {}
         shapes = self.meta.input_shapes(1)
         self._inputs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+        self.floors = ({m: NoiseFloor(*self.meta.noise_floor) for m in self.modalities}
+                       if self.meta.floor_referenced else None)
+        self._boot: int | None = None
 
     @classmethod
     def from_config(cls, backend, section: ReplaySection) -> BufferReplayClassifier:
@@ -73,6 +88,7 @@ class BufferReplayClassifier:
             replay[name] = use
             if use:
                 age[name] = round(a, 3)
+        above = self._above_floor(job) if self.floors is not None else None
         if not any(job.present.get(n, False) for n in self.modalities):
             return Result(job, None, replay={n: False for n in self.modalities}, buffer_age={}, backend_ms=0.0)
         t = time.perf_counter()
@@ -81,7 +97,26 @@ class BufferReplayClassifier:
         for m, name in enumerate(self.modalities):
             if job.present.get(name, False) and job.healthy.get(name, False) and job.coverage.get(name, 0.0) >= 1.0:
                 self.cache[name] = CachedBuffers(np.array(out[OUTPUT_BUFFERS][0, m]), job.boot, job.t1)
-        return Result(job, np.asarray(out[OUTPUT_PROBS][0], dtype=np.float64), replay, age, ms)
+        probs = np.asarray(out[OUTPUT_PROBS][0], dtype=np.float64)
+        limit = self.threshold_all if self.threshold_all is not None else self.thresholds.get(job.scenario)
+        return Result(job, probs, replay, age, ms, above, uncertain=bool(limit is not None and probs.max() < limit))
+
+    def _above_floor(self, job: WindowJob) -> dict[str, float]:
+        """Update each present modality's noise floor with this window and fill ``above_floor_db``."""
+        if job.boot != self._boot:              # the board clock restarted: floors of the old clock go
+            for f in self.floors.values():
+                f.reset()
+            self._boot = job.boot
+        out = {}
+        for m, name in enumerate(self.modalities):
+            rel = 0.0
+            if job.present.get(name, False):
+                lev = float(window_level_db(np.asarray(job.data[name])[None])[0])
+                floor = self.floors[name].update(job.t0, lev)
+                rel = lev - floor if np.isfinite(lev) and np.isfinite(floor) else 0.0
+                out[name] = round(rel, 2)
+            self._inputs[INPUT_ABOVE_FLOOR][0, m] = rel
+        return out
 
     @staticmethod
     def _age(c: CachedBuffers, job: WindowJob) -> float | None:

@@ -25,14 +25,15 @@ def window_record(r: Result, classes: tuple[str, ...], model_id: str, node: str,
            "board_time": round(j.t1, 6), "window_start": round(j.t0, 6),
            "host_time": round(time.time() if host_time is None else host_time, 6)}
     if r.probs is None:
-        rec.update(label=None, confidence=None, probs=None)
+        rec.update(label=None, confidence=None, probs=None, uncertain=None)
     else:
         k = int(r.probs.argmax())
         rec.update(label=classes[k], confidence=round(float(r.probs[k]), 4),
-                   probs={c: round(float(p), 4) for c, p in zip(classes, r.probs)})
+                   probs={c: round(float(p), 4) for c, p in zip(classes, r.probs)}, uncertain=r.uncertain)
     rec.update(modalities=[m for m, p in j.present.items() if p], scenario=j.scenario,
                replay=[m for m, u in r.replay.items() if u], buffer_age_s=r.buffer_age,
                coverage=j.coverage, health=j.health, level_flags=dict(level_flags or {}),
+               above_floor_db=dict(r.above_floor_db or {}),
                latency_ms=None if latency_ms is None else round(latency_ms, 3),
                backend_ms=round(r.backend_ms, 3), model=model_id)
     return rec
