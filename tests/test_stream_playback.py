@@ -196,9 +196,17 @@ def _offline_accuracy(backend, log_path, present, board_from=0.0):
     rec.labels = read_labels(log_path)
     profile = backend.meta.profile
     t_from = _anchor(log_path) + board_from - 1e-6
-    ws = [w for w in rec.windows(profile) if w.label is not None and w.start >= t_from]
+    every = list(rec.windows(profile))
+    keep = [i for i, w in enumerate(every) if w.label is not None and w.start >= t_from]
+    ws = [every[i] for i in keep]
     x = {m: np.stack([w.data[m] for w in ws]) for m in profile.modality_names}
     M, meta = len(profile.modalities), backend.meta
+    if meta.floor_referenced:    # the noise floor runs over every window from the log's start, as live
+        from edge_rep.levels import above_floor_db, window_level_db
+        levels = np.stack([[window_level_db(w.data[m][None])[0] for m in profile.modality_names] for w in every])
+        pres = np.tile(np.asarray(present, bool), (len(every), 1))
+        above = above_floor_db(levels, pres, np.zeros(len(every), int), np.array([w.start for w in every]))
+        x["above_floor_db"] = above[keep]
     x["present"] = np.tile(np.asarray(present, np.float32), (len(ws), 1))
     x["replay"] = np.zeros((len(ws), M), np.float32)
     x["buffers_in"] = np.zeros((len(ws), M, meta.buffer_tokens, meta.width), np.float32)

@@ -27,8 +27,9 @@ class Spy:
 def job(meta, t1, present=("acoustic", "seismic"), boot=0, healthy=None, seed=0):
     rng = np.random.default_rng(seed)
     p = meta.profile
-    data = {m.name: (rng.standard_normal((m.channels, p.window_samples(m.name))) * 0.05).astype(np.float32)
-            for m in p.modalities}
+    scale = {"Pa": 0.05, "m/s": 1e-6}          # within the training data's levels: no level notices
+    data = {m.name: (rng.standard_normal((m.channels, p.window_samples(m.name))) * scale.get(m.units, 0.05))
+            .astype(np.float32) for m in p.modalities}
     pres = {m: m in present for m in p.modality_names}
     return WindowJob(boot, int(t1 - p.window_s), t1 - p.window_s, t1, data, pres,
                      {m: 1.0 if pres[m] else 0.0 for m in pres},

@@ -6,15 +6,8 @@ never committed: rsudp is GPL-3.0) converts to a plausible ground velocity with 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +21,7 @@ from edge_rep.profiles import ModalitySpec
 from edge_rep.recording import Channels
 from firmware_bridge.sensorlog import read_log
 
+import realdata
 from fixtures_data import write_mod_csv_node, write_wav
 from tiny_data import TINY, tiny_recordings
 
@@ -288,47 +282,16 @@ def test_train_resume_and_backbone_refuse_data_in_another_unit(tmp_path, capsys)
 
 # --- a real record: Raspberry Shake RS4D (rsudp 2.2.1's test data) -------------------------------------------
 
-RSUDP = "rsudp==2.2.1"
-RS4D_MEMBER = "rsudp/test/testdata.ms"
-RS4D_SHA256 = "6795de91c208e116322d41672af0047574b04ae26020028c8ae79ac32ed58726"
-RS4D_SENSITIVITY = 3.99e8          # counts per m/s, the RS4D geophone's nominal sensitivity (EHZ)
-
-
-def _registry_reachable(host: str = "pypi.org", port: int = 443) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=10):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
 def rs4d_record() -> Path:
-    """rsudp's testdata.ms (110 s: EHZ, ENE, ENN, ENZ at 100 Hz; 45 s of quiet, then a local earthquake),
-    fetched from PyPI with pip and kept in a cache folder keyed by version; never part of this repository
-    (rsudp is GPL-3.0). Skipped only if the registry cannot be reached."""
-    cache = Path(tempfile.gettempdir()) / "edge-rep-test-cache" / RSUDP.replace("==", "-")
-    path = cache / "testdata.ms"
-    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == RS4D_SHA256:
-        return path
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="rsudp-", dir=cache))
-    try:
-        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                            "--disable-pip-version-check", RSUDP, "-d", str(work)],
-                           capture_output=True, text=True, timeout=300)
-        wheels = list(work.glob("rsudp-*.whl"))
-        if r.returncode != 0 or not wheels:
-            if not _registry_reachable():
-                pytest.skip(f"the package registry (PyPI) cannot be reached, so {RSUDP}'s record cannot be fetched")
-            pytest.fail(f"pip download {RSUDP} failed although PyPI is reachable: {r.stderr[-1000:]}")
-        with zipfile.ZipFile(wheels[0]) as z:
-            data = z.read(RS4D_MEMBER)
-        assert hashlib.sha256(data).hexdigest() == RS4D_SHA256, f"{RS4D_MEMBER} in {wheels[0].name} changed"
-        (work / "testdata.ms").write_bytes(data)
-        os.replace(work / "testdata.ms", path)          # whole or absent, also with another test run beside
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    """rsudp's testdata.ms (tests/realdata.py); skipped only if the package registry cannot be reached."""
+    path, why = realdata.rs4d_record()
+    if path is None:
+        if "cannot be reached" in why:
+            pytest.skip(why)
+        pytest.fail(why)
     return path
 
 
@@ -336,7 +299,8 @@ def test_real_rs4d_record_converts_to_a_quiet_site_velocity(rs4d_record, tmp_pat
     """With its sensitivity the quiet part (0-40 s) reads about 1.3e-7 m/s RMS (mean removed per 2 s window),
     in the 1e-8 .. 1e-6 m/s of ground velocity at a quiet site; the earthquake after 45 s is far louder."""
     out = tmp_path / "rs4d"
-    assert main(["convert", "mseed", str(rs4d_record), "--channel", "EHZ", "--sensitivity", str(RS4D_SENSITIVITY),
+    assert main(["convert", "mseed", str(rs4d_record), "--channel", "EHZ",
+                 "--sensitivity", str(realdata.RS4D_SENSITIVITY),
                  "--label", "background", "--out", str(out)]) == 0
     ds = load_dataset(out)
     assert ds.profile.modality("seismic").units == "m/s"
@@ -361,4 +325,4 @@ def test_real_rs4d_record_converts_to_a_quiet_site_velocity(rs4d_record, tmp_pat
     cds = load_dataset(tmp_path / "counts")
     assert cds.profile.modality("seismic").units == "counts"
     (crec,) = cds.recordings()
-    np.testing.assert_allclose(crec.modalities["seismic"].data, se.data * RS4D_SENSITIVITY, rtol=1e-5)
+    np.testing.assert_allclose(crec.modalities["seismic"].data, se.data * realdata.RS4D_SENSITIVITY, rtol=1e-5)
