@@ -304,3 +304,25 @@ def test_dcp_baseline_prompts_are_correlated_dynamic_and_exportable(tmp_path):
     meta = save_model(m, tmp_path / "dcp.safetensors")
     _, rows = export_onnx(m, meta, tmp_path / "dcp.onnx", log=lambda s: None)   # raises unless ORT == torch
     assert max(r["probs_max_abs"] for r in rows) < 1e-4
+
+
+def test_floor_referenced_model_is_gain_invariant_and_needs_the_floor_input():
+    """With the level above the site's noise floor (the default), a sensor gain off by +-30 dB leaves the
+    probabilities as they are (the floor moves with the level), while the level above the floor matters."""
+    torch.manual_seed(0)
+    m = EdgeREP(ModelConfig(**{**CFG.to_dict(), "level_reference": "floor"}), TINY).eval()
+    assert m.frontend.floor_referenced and len(m.example_inputs(1)) == 6
+    with torch.no_grad():      # as calibrate() sets it: inputs about 1 after the scale (the TINY floor is far)
+        m.frontend.scale1.fill_(1e-6)
+    ac, se, pres, r, b = inputs(3)
+    above = torch.tensor([[0.0, 0.0], [12.0, 30.0], [40.0, -3.0]])
+    with torch.no_grad():
+        p0, _ = m(ac, se, pres, r, b, above)
+        for g_db in (-30.0, 30.0):
+            g = 10 ** (g_db / 20)
+            p1, _ = m(ac * g, se * g, pres, r, b, above)
+            np.testing.assert_allclose(p1.numpy(), p0.numpy(), atol=1e-5)
+        p2, _ = m(ac, se, pres, r, b, above + 20.0)
+    assert np.abs(p2.numpy() - p0.numpy()).max() > 1e-4
+    with pytest.raises(EdgeRepError, match="above_floor_db"):
+        m.frontend(ac, se)
