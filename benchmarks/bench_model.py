@@ -36,7 +36,8 @@ def run(quick: bool) -> list[dict]:
         x = m.example_inputs(1)
         with torch.no_grad():
             total = _mflops(functools.partial(m, *x))
-            front = _mflops(functools.partial(m.frontend, *x[:m.n_mod]))
+            above = x[-1] if m.frontend.floor_referenced else None      # above_floor_db, the last input
+            front = _mflops(functools.partial(m.frontend, *x[:m.n_mod], above_floor=above))
             m.set_trainable("adapter")
             counts = m.count_parameters()
             m.set_trainable("all")

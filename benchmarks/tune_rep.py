@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
              "model": g.get("model", {}), "train": g.get("train", {}), "missing": t, "seed": s, "backbone_seed": b}
             for g in grid for b in backbones for t in args.types
             for s in (g.get("seeds") or ([0] if g.get("method") in ("zerofill", "mask") else args.seeds))]
+    # seed by seed: a run stopped early still holds every variant and type for the seeds it finished (paired)
+    jobs.sort(key=lambda j: j["seed"])
     init = {"features": str(feat_path), "backbones": backbones, "eta": args.eta / 100.0, "device": device,
             "splits": args.splits}
     rows = []
