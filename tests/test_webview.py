@@ -418,3 +418,44 @@ def test_a_playback_serves_the_page_while_it_runs(backend, stream_model):
     assert [w["window"] for w in view.page.windows] == [w["window"] for w in windows]
     assert view.page.latest == windows[-1] and view.lost == 0
     assert any(c["replay"] for c in view.page.columns["acoustic"])      # the drop replayed acoustic buffers
+
+
+def test_a_public_view_binds_every_interface_and_answers_any_host(backend):
+    v = WebView("0.0.0.0", 0, backend.meta, "n1", public=True)
+    try:
+        assert get(v.port, "/state.json", host="node-7.example:80")[0] == 200
+    finally:
+        v.close()
+
+
+def test_demo_serves_its_page_while_it_runs(stream_model):
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "edge_rep.cli", "demo", "--seconds", "8", "--model", stream_model,
+                             "--http", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    try:
+        url = None
+        for line in proc.stdout:
+            if "follow it live on " in line:
+                url = line.split("follow it live on ", 1)[1].strip()
+                break
+        assert url and url.startswith("http://127.0.0.1:") and not url.endswith(":0/")
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        snap: dict = {}
+
+        def has_window() -> bool:
+            try:                                      # the URL is printed just before the page is served
+                snap.update(json.loads(get(port, "/state.json")[2]))
+            except ConnectionRefusedError:
+                return False
+            return snap["latest"] is not None
+
+        until(has_window, timeout=30, what="a window on the demo's page")
+        assert snap["node"] == "demo" and snap["latest"]["label"] in snap["classes"]
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

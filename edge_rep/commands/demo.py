@@ -67,11 +67,7 @@ def run(args) -> int:
         print(f"edge-rep demo: board on {link.path}; streaming it with {backend.describe()}, "
               f"buffer hold-over {args.holdover:g} s", flush=True)
         if cfg.http.address:
-            from ..config import http_endpoint
-            host, port = http_endpoint(cfg.http.address, cfg.http.public)
-            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            print(f"edge-rep demo: live page on http://{where}/" + (" (any free port)" if port == 0 else ""),
-                  flush=True)
+            print(f"edge-rep demo: follow it live on {_page_url(cfg)}", flush=True)
         board = threading.Thread(target=run_realtime, args=(sim, link), kwargs={"on_event": lambda s: None},
                                  daemon=True, name="simulated board")
         sink = JsonlSink("-") if args.json else ReadableSink(sys.stdout, truth=sim.recording.label_between)
@@ -87,3 +83,17 @@ def run(args) -> int:
         raise EdgeRepError("the demo classified no window; run 'edge-rep simulate' and 'edge-rep stream' by hand "
                            "to see where it stops", exit_code=1)
     return 0
+
+
+def _page_url(cfg) -> str:
+    """The web view's address; port 0 is resolved here to a free port, so that it can be printed."""
+    import socket
+
+    from ..config import http_endpoint
+    host, port = http_endpoint(cfg.http.address, cfg.http.public)
+    if port == 0:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        cfg.http.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"

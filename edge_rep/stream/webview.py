@@ -226,6 +226,7 @@ class WebView:
         server = server_class((self.host, self.port), _Handler)
         server.view = self
         self.port = server.server_address[1]
+        self.state.name = f"web view {self._where(self.port)}"       # port 0: the one the system gave
         self._server = server
         self._start("web view server", lambda: server.serve_forever(poll_interval=0.5))
         log.info("web view: http://%s/ (%s)", self._where(self.port),
