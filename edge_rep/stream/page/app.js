@@ -99,7 +99,8 @@ function renderWindow() {
   panel.dataset.window = r.window;
   panel.dataset.boot = r.boot;
   $("label").textContent = r.label === null ? "no modality present" : r.label;
-  $("confidence").textContent = r.confidence === null ? "" : r.confidence.toFixed(2);
+  $("confidence").textContent = r.confidence === null ? "" : r.confidence.toFixed(2) +
+    (r.uncertain === true ? " (uncertain)" : "");
   $("when").textContent = `window ${r.window} · board time ${fmt(r.board_time, 1)} s` +
     (r.boot ? ` · boot ${r.boot}` : "") + ` · ${new Date(r.host_time * 1000).toLocaleTimeString()}`;
   $("scenario").textContent = scenarioText(r.scenario);
@@ -108,7 +109,7 @@ function renderWindow() {
   if (r.replay && r.replay.length) {
     replay = "replaying " + r.replay.map((m) => `${m} (${fmt(r.buffer_age_s[m], 0)} s old)`).join(", ");
   } else if (r.scenario !== "complete" && r.label !== null) {
-    replay = "learned buffers (no recent cache to replay)";
+    replay = "the scenario's learned buffers";
   } else {
     replay = "not needed";
   }
