@@ -130,7 +130,8 @@ def test_the_page_follows_a_live_stream_in_a_real_browser(tmp_path, backend, str
     i = next(k for k, r in enumerate(recs) if r["type"] == "window" and (r["boot"], r["window"]) ==
              (dom["boot"], dom["window"]))
     rec = recs[i]
-    assert dom["label"] == rec["label"] and dom["confidence"] == f"{rec['confidence']:.2f}"
+    marked = " (uncertain)" if rec.get("uncertain") else ""        # the per-window flag, shown beside it
+    assert dom["label"] == rec["label"] and dom["confidence"] == f"{rec['confidence']:.2f}{marked}"
     assert dom["probs"] == [[c, f"{rec['probs'][c]:.2f}"] for c in classes]
     assert rec["scenario"] == "acoustic_missing" and dom["scenario"] == "acoustic missing"
     age = rec["buffer_age_s"]["acoustic"]
