@@ -94,6 +94,8 @@ class Chromium:
                   {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
         page.send("Page.enable")
         page.send("Page.navigate", {"url": url})
+        page.wait_for(f"document.readyState === 'complete' && location.href === {json.dumps(url)}", timeout=60,
+                      what=f"{url} loaded")
         return page
 
     def close(self) -> None:
@@ -132,14 +134,20 @@ class Page:
         return r["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float = 30.0, what: str = ""):
-        """Poll until the expression is truthy; its value."""
+        """Poll until the expression is truthy; its value. An exception in the page (still loading: an element
+        not there yet) counts as not yet."""
         deadline = time.monotonic() + timeout
+        error = ""
         while True:
-            v = self.evaluate(expression)
+            try:
+                v = self.evaluate(expression)
+            except RuntimeError as e:
+                v, error = None, str(e)
             if v:
                 return v
             if time.monotonic() > deadline:
-                raise AssertionError(f"the page never got {what or expression!r}")
+                last = f" (last: {error})" if error else ""
+                raise AssertionError(f"the page never got {what or expression!r}{last}")
             time.sleep(0.2)
 
     def screenshot(self) -> bytes:
