@@ -459,3 +459,15 @@ def test_demo_serves_its_page_while_it_runs(stream_model):
             proc.kill()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_a_request_that_fails_is_one_log_line_not_a_traceback(view, monkeypatch, capfd, caplog):
+    def broken():
+        raise ValueError("a bug in the state")
+
+    monkeypatch.setattr(view, "snapshot", broken)
+    with pytest.raises((http.client.HTTPException, OSError)):
+        get(view, "/state.json")
+    until(lambda: any("a bug in the state" in r.getMessage() for r in caplog.records), what="the log line")
+    assert get(view, "/")[0] == 200                          # it goes on serving
+    assert "Traceback" not in capfd.readouterr().err

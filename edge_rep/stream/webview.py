@@ -34,6 +34,7 @@ import json
 import logging
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -278,6 +279,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     view: WebView
+
+    def handle_error(self, request, client_address) -> None:
+        """A request that failed: one log line, never socketserver's traceback on stderr."""
+        e = sys.exc_info()[1]
+        if isinstance(e, OSError):          # the client went away mid-reply
+            log.debug("web view: %s: %s", client_address[0], e)
+        else:
+            log.warning("web view: a request from %s failed (%s: %s)", client_address[0], type(e).__name__, e)
 
 
 class _Server6(_Server):
