@@ -52,6 +52,12 @@ class Chromium:
         os.close(from_child_w)
         self._id = 0
         self._buf = b""
+        try:
+            self.version = self.send("Browser.getVersion", timeout=60)["product"]
+        except RuntimeError as e:            # a stub that cannot run here (Ubuntu's snap wrapper in a container)
+            self.close()
+            tail = (tmp_path / "chromium.log").read_text(errors="replace").strip().splitlines()[-1:]
+            pytest.skip(f"{exe} does not start here ({e}: {' '.join(tail)})")
 
     def __enter__(self) -> Chromium:
         return self
