@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml constraints-dev.txt
 	touch $@
 
 # Tools the test suite drives: a Mosquitto broker (MQTT output), shellcheck (deploy scripts),
-# systemd-analyze (unit verification), gcc (host-built firmware). Installed with apt when absent.
+# systemd-analyze (unit verification), gcc (host-built firmware), chromium (the web view's browser test; optional).
+# Installed with apt when absent.
 system-deps:
 	@bash tests/system_deps.sh
 

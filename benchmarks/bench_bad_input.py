@@ -188,6 +188,7 @@ def build_cases(tmp: Path) -> list[Case]:
     long_name = str(tmp / ("n" * 300))
     big_baud = _write(tmp / "baud.toml", "[serial]\nbaud = 9223372036854775807\n")
     forever = _write(tmp / "backoff.toml", "[serial]\nreconnect_min_s = 1e300\nreconnect_max_s = 1e300\n")
+    open_http = _write(tmp / "http.toml", '[http]\naddress = "0.0.0.0:8080"\n')
     node_10mb = _write(tmp / "node10mb.toml", "[node]\nid = '" + "n" * 10_000_000 + "'\n")
     node_100k = _write(tmp / "node100k.toml", "[node]\nid = '" + "n" * 100_000 + "'\n")
     ds = _datasets(tmp)
@@ -244,6 +245,15 @@ def build_cases(tmp: Path) -> list[Case]:
         Case("config node.id of 100 kB", ["config", "--check", node_100k], "node.id: is 100000 characters long"),
         Case("config node.id of 10 MB", ["config", "--check", node_10mb], "more than a config file can be"),
         Case("stream --config with a 2^63 baud", ["stream", "--config", big_baud], "serial.baud"),
+        # the live web view: the page has no authentication, so a non-loopback address must be asked for
+        Case("stream --http 0.0.0.0:8080", ["stream", "--port", str(tmp / "tty"), "--http", "0.0.0.0:8080"],
+             "--http: 0.0.0.0 is not a local (loopback) address"),
+        Case("replay --http on a LAN address", ["replay", str(LOGS / "clean.edgelog"), "--http", "192.168.1.20:8080"],
+             "--http: 192.168.1.20 is not a local"),
+        Case("demo --http host name", ["demo", "--http", "myhost:8080"], "--http: myhost is not a local"),
+        Case("stream --http port 70000", ["stream", "--port", str(tmp / "tty"), "--http", "127.0.0.1:70000"],
+             "has no valid port"),
+        Case("config [http] address 0.0.0.0", ["config", "--check", open_http], "http.address: 0.0.0.0 is not a local"),
         # inputs that are not regular files
         Case("config --check FIFO", ["config", "--check", fifo], "is a named pipe (FIFO)"),
         Case("stream --config FIFO", ["stream", "--config", fifo], "is a named pipe (FIFO)"),

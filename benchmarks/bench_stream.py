@@ -8,6 +8,11 @@ Rows (targets from issue 6):
   latency from a window's last bytes arriving to its JSON line minus the backend's own time
   (median, <= 20 ms), start-up from process spawn to ready (port open, model loaded; <= 3 s) and
   from ready to the first window (its 2 s of samples must arrive first).
+- the live web view (`stream --http`, issue 14): the same daemon with and without `--http`, side by side in
+  the same run, each on its own simulated board at real time, one client following the page's event stream
+  (Server-Sent Events, what the browser's EventSource reads) on the one with `--http`: CPU % of one core
+  added (< 1) and RSS added (< 20 MB), and the median latency of both. 600 s (the target's 10 minutes),
+  60 s with --quick; `python benchmarks/bench_stream.py --web [SECONDS]` runs only this.
 Each measurement runs in a fresh process, so imports and model loading count and nothing leaks.
 The bundled model's ONNX file is used (exported to a temp folder first if only its checkpoint is
 there) unless $EDGE_REP_BENCH_MODEL names another model file.
@@ -169,13 +174,121 @@ def bench_live(tmp: Path, seconds: float, model: str) -> list[dict]:
     ]
 
 
+class _Daemon:
+    """``edge-rep stream`` as its own process on its own simulated board (real time), JSON lines to a file."""
+
+    def __init__(self, tmp: Path, name: str, model: str, seconds: float, seed: int, extra: list[str]):
+        from edge_rep.profiles import DEFAULT_PROFILE
+        from edge_rep.simulator import Simulator, run_realtime
+        from firmware_bridge.pty import PtyLink
+        self.out, self.err = tmp / f"{name}.jsonl", tmp / f"{name}.err"
+        self.link = PtyLink(tmp / f"board-{name}")
+        sim = Simulator.synthetic(DEFAULT_PROFILE, seconds, seed)
+        with open(self.err, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "edge_rep.cli", "stream", "--port", str(self.link.link),
+                                          "--out", str(self.out), "--backend", "onnxruntime", "--model", model,
+                                          *extra], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        self.board = threading.Thread(target=run_realtime, args=(sim, self.link), kwargs={"on_event": lambda s: None},
+                                      daemon=True)
+        self.board.start()
+
+    def windows(self) -> int:
+        return self.out.read_text().count('"type":"window"') if self.out.exists() else 0
+
+    def stop(self) -> list[dict]:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.link.close()
+        return [json.loads(line) for line in self.out.read_text().splitlines()] if self.out.exists() else []
+
+
+class _PageClient(threading.Thread):
+    """What a browser tab does: load the page and its files once, then follow /events (EventSource)."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.messages, self.bytes, self.error = url, 0, 0, ""
+
+    def run(self) -> None:
+        import urllib.request
+        try:
+            for name in ("", "app.js", "style.css"):
+                self.bytes += len(urllib.request.urlopen(self.url + name, timeout=10).read())
+            with urllib.request.urlopen(self.url + "events", timeout=60) as stream:
+                for line in stream:
+                    self.bytes += len(line)
+                    self.messages += line.startswith(b"data: ")
+        except Exception as e:  # noqa: BLE001 - reported in the row's note
+            self.error = f"{type(e).__name__}: {e}"
+
+
+def bench_web(tmp: Path, seconds: float, model: str) -> list[dict]:
+    import re
+    margin = 40.0                                      # start-up, first window, warm-up: the boards outlast them
+    plain = _Daemon(tmp, "plain", model, seconds + margin, 5, [])
+    web = _Daemon(tmp, "http", model, seconds + margin, 5, ["--http", "127.0.0.1:0"])
+    client = None
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while time.monotonic() < deadline and (url is None or plain.windows() < 1 or web.windows() < 1):
+            m = re.search(r"web view: (http://127\.0\.0\.1:\d+/)", web.err.read_text())
+            url = m.group(1) if m else None
+            if plain.proc.poll() is not None or web.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if url is None or plain.windows() < 1 or web.windows() < 1:
+            raise RuntimeError(f"the daemons did not start: {plain.err.read_text()[-1000:]} "
+                               f"{web.err.read_text()[-1000:]}")
+        client = _PageClient(url)
+        client.start()
+        time.sleep(5.0)                                 # the page loaded, its snapshot sent: steady state from here
+        pids = (plain.proc.pid, web.proc.pid)
+        cpu0, w0 = [_cpu_seconds(p) for p in pids], time.monotonic()
+        time.sleep(seconds)
+        cpu1, w1 = [_cpu_seconds(p) for p in pids], time.monotonic()
+        rss = [_status_kb(p, "VmRSS") / 1024 for p in pids]
+        hwm = [_status_kb(p, "VmHWM") / 1024 for p in pids]
+        messages = client.messages
+    finally:
+        recs = {name: d.stop() for name, d in (("plain", plain), ("http", web))}
+        for d in (plain, web):
+            d.board.join(timeout=5)
+    cpu = [100 * (b - a) / (w1 - w0) for a, b in zip(cpu0, cpu1)]
+    lat = {}
+    for name, rs in recs.items():
+        v = [r["latency_ms"] - r["backend_ms"] for r in rs if r["type"] == "window" and r["latency_ms"] is not None]
+        lat[name] = statistics.median(v) if v else float("nan")
+    d_cpu, d_rss = cpu[1] - cpu[0], rss[1] - rss[0]
+    note = f"over {w1 - w0:.0f} s at real time, both daemons side by side; the client got {messages} messages"
+    note += f" ({client.error})" if client.error else ""
+    return [
+        {"metric": "web view: CPU added (1 core)", "value": round(d_cpu, 3), "unit": "%", "target": "< 1",
+         "ok": d_cpu < 1, "note": f"{cpu[1]:.2f} % with --http and one client, {cpu[0]:.2f} % without; {note}"},
+        {"metric": "web view: RSS added", "value": round(d_rss, 1), "unit": "MB", "target": "< 20", "ok": d_rss < 20,
+         "note": f"VmRSS {rss[1]:.1f} MB with --http, {rss[0]:.1f} MB without (peaks {hwm[1]:.1f} / {hwm[0]:.1f} MB)"},
+        {"metric": "web view: latency last bytes -> JSON line, minus backend (median)",
+         "value": round(lat["http"], 2), "unit": "ms", "target": "same as without",
+         "ok": lat["http"] <= lat["plain"] + 2,
+         "note": f"{lat['plain']:.2f} ms without --http, same run"},
+    ]
+
+
 def run(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as d:
         tmp = Path(d)
         model = bench_model(tmp)
-        return bench_playback(tmp, 30.0 if quick else 120.0, model) + bench_live(tmp, 10.0 if quick else 60.0, model)
+        return (bench_playback(tmp, 30.0 if quick else 120.0, model) + bench_live(tmp, 10.0 if quick else 60.0, model)
+                + bench_web(tmp, 60.0 if quick else 600.0, model))
 
 
 if __name__ == "__main__":
-    for row in run("--quick" in sys.argv):
+    if "--web" in sys.argv:                   # only the web view: --web [SECONDS] (default 600)
+        args = [a for a in sys.argv[1:] if a != "--web"]
+        with tempfile.TemporaryDirectory(prefix="bench-stream-") as d:
+            rows = bench_web(Path(d), float(args[0]) if args else 600.0, bench_model(Path(d)))
+    else:
+        rows = run("--quick" in sys.argv)
+    for row in rows:
         print(row)

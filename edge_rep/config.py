@@ -15,6 +15,7 @@ torch here: this is on the daemon's import path.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import socket
@@ -185,6 +186,16 @@ class RecordSection:
 
 
 @dataclass
+class HttpSection:
+    """The live web view (edge_rep/stream/webview.py): one page served over HTTP, updated as windows come."""
+
+    address: str = _key("", "HOST:PORT to serve the live page on, e.g. '127.0.0.1:8080' (a bare PORT means "
+                        "127.0.0.1:PORT; port 0 = any free port); '' = off", max_len=270)
+    public: bool = _key(False, "allow an address that is not loopback (the page has no authentication: only "
+                        "on a network you trust)")
+
+
+@dataclass
 class LoggingSection:
     """Diagnostics on stderr (the journal under systemd)."""
 
@@ -211,6 +222,7 @@ class Config:
     output: OutputSection = field(default_factory=OutputSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     record: RecordSection = field(default_factory=RecordSection)
+    http: HttpSection = field(default_factory=HttpSection)
     logging: LoggingSection = field(default_factory=LoggingSection)
     node: NodeSection = field(default_factory=NodeSection)
 
@@ -376,6 +388,44 @@ def _check_across(cfg: Config, source: str) -> None:
         _fail(source, "mqtt.topic", f"bad placeholder in {_show(m.topic)} ({e})", "the only placeholder is {node}")
     if m.enabled and not m.host:
         _fail(source, "mqtt.host", "is empty but mqtt.enabled is true", "set the broker's host name or disable MQTT")
+    if cfg.http.address:
+        http_endpoint(cfg.http.address, cfg.http.public, f"{source}: http.address", "set http.public = true")
+
+
+def http_endpoint(address: str, public: bool, thing: str = "--http",
+                  allow: str = "pass --http-public") -> tuple[str, int]:
+    """``[http] address`` (or ``--http``) as (host, port): ``HOST:PORT``, ``[IPv6]:PORT`` or a bare ``PORT``
+    (loopback). The one check of the address, for the config file and the command line alike.
+
+    Raises EdgeRepError (``<thing>: <problem>; <what to do>``) for a malformed address or port, and for an
+    address that is not loopback (``localhost``, 127.0.0.0/8, ::1) unless ``public``: the page has no
+    authentication. ``allow`` says how to allow a public one (the option, or the config key)."""
+    text = address.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise EdgeRepError(f"{thing}: {_show(address)} has no valid port (0 to 65535); write HOST:PORT, e.g. "
+                           "127.0.0.1:8080")
+    if not host or any(ch.isspace() or ch in "/[]" for ch in host):
+        problem = "has no host (that would be every interface)" if not host else "has a malformed host"
+        raise EdgeRepError(f"{thing}: {_show(address)} {problem}; write HOST:PORT, e.g. 127.0.0.1:{port}")
+    if not public and not _is_loopback(host):
+        raise EdgeRepError(f"{thing}: {host} is not a local (loopback) address and the page has no authentication; "
+                           f"use 127.0.0.1:{port} (reach it through an SSH tunnel), or {allow} to serve it to "
+                           "the network")
+    return host, int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False                        # another host name: it may resolve to any interface
 
 
 def check_paths(cfg: Config) -> list[str]:

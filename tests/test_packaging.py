@@ -131,6 +131,19 @@ def test_base_install_has_no_extra(base_venv):
     assert extras == "[]"                                           # no torch, onnx, safetensors, tqdm, ...
 
 
+def test_base_install_holds_the_web_page(base_venv):
+    """The live web view's page is package data: in the installed copy (a wheel, not this checkout)."""
+    bin_, env = base_venv
+    code = ("from importlib import resources; from edge_rep.stream.webview import PAGE_FILES, page_file; "
+            "print(resources.files('edge_rep.stream')); "
+            "print(sorted(n for n in PAGE_FILES if len(page_file(n)) > 100))")
+    r = subprocess.run([str(bin_ / "python"), "-c", code], capture_output=True, text=True, env=env,
+                       cwd=bin_.parent.parent, timeout=60)
+    assert r.returncode == 0, r.stderr
+    where, files = r.stdout.splitlines()
+    assert Path(where).is_relative_to(bin_.parent) and files == "['app.js', 'index.html', 'style.css']"
+
+
 def test_base_install_replays_a_log_with_the_bundled_model(base_venv):
     bin_, env = base_venv
     r = _run(bin_, env, "replay", str(LOG), "--speed", "max")

@@ -183,6 +183,15 @@ def test_simulate_shows_its_clock_and_each_fault_as_it_starts_and_ends(tmp_path)
     ]
 
 
+def test_simulate_quiet_prints_only_its_pty_and_its_end(tmp_path):
+    cmd = CLI + ["simulate", "--duration", "3", "--speed", "6", "--fault", "drop:acoustic@1-2", "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 and re.fullmatch(r"simulated board on /dev/pts/\d+", lines[0])
+    assert lines[1] == "t=3.00s: the board stopped (end of the signal)" and res.stderr == ""
+
+
 def test_simulate_on_a_terminal_keeps_its_clock_on_one_line(tmp_path):
     out = on_terminal(["simulate", "--duration", "3", "--speed", "6", "--fault", "drop:acoustic@1-2"])
     shown = rows(out, r"t=\d+\.\ds of ")

@@ -10,6 +10,7 @@ recovery is reported.
 from ..backends import CHOICES as BACKENDS   # the names only: imports no runtime
 from ..config import ReplaySection
 from . import SEED, config_number, number, path_arg
+from .stream import add_http, apply_http
 
 NAME = "demo"
 HELP = "run the main job on embedded defaults: a simulated sensor board and the bundled model"
@@ -25,6 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON lines instead of readable lines")
     p.add_argument("--model", metavar="FILE", type=path_arg, help="model file (default: the bundled model)")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
+    add_http(p)
 
 
 def run(args) -> int:
@@ -49,6 +51,7 @@ def run(args) -> int:
     cfg.output.status_line = "off"
     cfg.node.id = "demo"
     cfg.serial.reconnect_min_s, cfg.serial.open_timeout_s = 0.2, 10.0
+    apply_http(cfg, args)
     setup_logging("warning")
     backend = open_backend(cfg)
 
@@ -63,6 +66,8 @@ def run(args) -> int:
         cfg.serial.port = str(link.link)
         print(f"edge-rep demo: board on {link.path}; streaming it with {backend.describe()}, "
               f"buffer hold-over {args.holdover:g} s", flush=True)
+        if cfg.http.address:
+            print(f"edge-rep demo: follow it live on {_page_url(cfg)}", flush=True)
         board = threading.Thread(target=run_realtime, args=(sim, link), kwargs={"on_event": lambda s: None},
                                  daemon=True, name="simulated board")
         sink = JsonlSink("-") if args.json else ReadableSink(sys.stdout, truth=sim.recording.label_between)
@@ -78,3 +83,17 @@ def run(args) -> int:
         raise EdgeRepError("the demo classified no window; run 'edge-rep simulate' and 'edge-rep stream' by hand "
                            "to see where it stops", exit_code=1)
     return 0
+
+
+def _page_url(cfg) -> str:
+    """The web view's address; port 0 is resolved here to a free port, so that it can be printed."""
+    import socket
+
+    from ..config import http_endpoint
+    host, port = http_endpoint(cfg.http.address, cfg.http.public)
+    if port == 0:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        cfg.http.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"

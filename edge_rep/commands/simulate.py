@@ -44,6 +44,8 @@ def add_arguments(p) -> None:
                    help="write a sensor log (simulated host times, no pty, no waiting) instead of a pty")
     p.add_argument("--force", action="store_true",
                    help="with --log: replace an existing sensor log (and its labels); nothing else is replaced")
+    p.add_argument("--quiet", action="store_true",
+                   help="no clock and no fault lines while it runs (the pty line and the end line only)")
 
 
 def run(args) -> int:
@@ -100,7 +102,10 @@ def run(args) -> int:
     try:
         sim = board()
         print(f"simulated board on {link.path}" + (f" (link {args.link})" if args.link else ""), flush=True)
-        run_realtime(sim, link, args.speed, on_event=event, on_clock=tick)
+        if args.quiet:
+            run_realtime(sim, link, args.speed, on_event=lambda text: None)
+        else:
+            run_realtime(sim, link, args.speed, on_event=event, on_clock=tick)
         clock.close()
         print(f"t={sim.duration:.2f}s: the board stopped (end of the signal)", flush=True)
     finally:

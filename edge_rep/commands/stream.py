@@ -24,6 +24,28 @@ def add_common(p) -> None:
     p.add_argument("--json", action="store_true",
                    help="JSON lines on stdout even when it is a terminal (default there: one readable line per "
                         "window and per event; a pipe or a file always gets JSON lines)")
+    add_http(p)
+
+
+def add_http(p) -> None:
+    """``--http`` and ``--http-public`` (stream, replay, demo)."""
+    p.add_argument("--http", metavar="HOST:PORT", type=path_arg,
+                   help="also serve a live web page there (latest label and probabilities, channel health, "
+                        "scenario and buffer replay, events, a spectrogram per modality), e.g. 127.0.0.1:8080 "
+                        "(default: [http] address, off); loopback only unless --http-public")
+    p.add_argument("--http-public", action="store_true",
+                   help="allow a --http address reachable from the network (the page has no authentication)")
+
+
+def apply_http(cfg, args) -> None:
+    """The web view's options over ``[http]``, checked as the config file's are (one line, exit 2)."""
+    from ..config import http_endpoint
+    if args.http is not None:
+        cfg.http.address = args.http
+    if args.http_public:
+        cfg.http.public = True
+    if cfg.http.address and (args.http is not None or args.http_public):
+        http_endpoint(cfg.http.address, cfg.http.public)
 
 
 def add_arguments(p) -> None:
@@ -46,6 +68,7 @@ def apply_common(cfg, args) -> None:
         cfg.replay.holdover_s = args.holdover
     if args.log_level:
         cfg.logging.level = args.log_level
+    apply_http(cfg, args)
 
 
 def run(args) -> int:

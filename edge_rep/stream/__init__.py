@@ -11,6 +11,8 @@ bytes -> windows -> model -> outputs.
     notices.py     Notice (board and link events) and LinkChange (from the port's reader thread)
     schema.py      the JSON line schema (one dict per window, health event, notice)
     outputs.py     JSON lines, MQTT, readable lines, the stderr status line
+    webview.py     the live web view (``--http``): a sink serving one page over HTTP, Server-Sent Events
+    webstate.py    what the page shows: latest window, health, events, spectrogram columns (``page/``: the page)
     sources.py     serial port (reader thread, reconnect, recording; also edge-rep record) and sensor log
                    (playback) sources
     runner.py      the main loop (skip by time behind, silence ticks, signals, watchdog)

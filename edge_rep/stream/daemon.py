@@ -90,13 +90,22 @@ def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = N
                  notifier: Notifier | None = None, sinks: list | None = None, decoder=None,
                  json_lines: bool = False) -> StreamRunner:
     """The loop with its outputs: the results sink (``results_sink``: readable lines on a terminal, else JSON
-    lines; always JSON with ``json_lines``) unless ``sinks`` replaces it, MQTT when enabled.
+    lines; always JSON with ``json_lines``) unless ``sinks`` replaces it, MQTT when enabled, the live web
+    view when ``[http] address`` is set.
     ``decoder``: the link's (``decoder_for``; default: the one the config describes)."""
     if sinks is None:
         sinks = [results_sink(cfg.output, json_lines)]
     if cfg.mqtt.enabled:
         sinks.append(MqttSink.from_config(cfg.mqtt, cfg.node.id,
                                           reconnect_s=(cfg.serial.reconnect_min_s, cfg.serial.reconnect_max_s)))
+    if cfg.http.address:
+        from .webview import WebView          # http.server: imported only when the page is served
+        try:
+            sinks.append(WebView.from_config(cfg.http, backend.meta, cfg.node.id))
+        except BaseException:
+            for sink in sinks:
+                sink.close()
+            raise
     asm = WindowAssembler(backend.meta.profile, cfg.health, decoder or decoder_for(link_header(cfg)))
     clf = BufferReplayClassifier.from_config(backend, cfg.replay)
     return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)

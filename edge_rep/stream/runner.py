@@ -163,7 +163,7 @@ class StreamRunner:
         latency = (time.time() - since) * 1e3 if since else None
         flags, episodes = self.levels.update(job.data, job.present)
         rec = window_record(r, self.meta.classes, self.meta.model_id, self.node, latency, level_flags=flags)
-        self._emit(rec)
+        self._emit(rec, samples=job.data)
         for ep in episodes:
             detail = {k: v for k, v in ep.items() if k not in ("event", "message")}
             self._emit(notice_record(Notice(ep["event"], job.boot, job.t1, ep["message"], detail), self.node))
@@ -181,7 +181,9 @@ class StreamRunner:
         s.backend_ms = (s.backend_ms + [r.backend_ms])[-500:]
         self._last = rec
 
-    def _emit(self, rec: dict, skip=None) -> None:
+    def _emit(self, rec: dict, skip=None, samples: dict | None = None) -> None:
+        """Write ``rec`` to every sink (but ``skip``); a window's ``samples`` go to the sinks that show them
+        (``write_window``: the web view's spectrogram)."""
         if rec.get("type") != "window":
             self.stats.events += 1
         if self.status is not None:
@@ -190,7 +192,10 @@ class StreamRunner:
             if sink is skip:
                 continue
             try:
-                sink.write(rec)
+                if samples is not None and hasattr(sink, "write_window"):
+                    sink.write_window(rec, samples)
+                else:
+                    sink.write(rec)
             except BrokenPipeError:
                 raise
             except Exception as e:  # noqa: BLE001 - no output stops classification (the others keep going)
