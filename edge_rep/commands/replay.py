@@ -9,6 +9,8 @@ from .stream import add_common, apply_common
 NAME = "replay"
 HELP = "run a recorded sensor log through the streaming path (same output as live, deterministic)"
 EXAMPLE = "edge-rep replay tests/data/logs/acoustic_drop.edgelog --speed max --out replay.jsonl"
+# With LOG.labels.json beside the log, window and detection lines gain "truth" and the run ends with a
+# per-scenario accuracy table and the detection metrics (stderr; stream/truth.py).
 ORDER = 31
 
 
@@ -23,14 +25,22 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import sys
 
+    from ..backends import resolve
     from ..config import load_config
+    from ..modelspec import ModelMeta, sidecar_path
     from ..inpaths import input_file
-    from ..stream.daemon import run_playback, setup_logging
+    from ..stream.daemon import open_backend, run_playback, setup_logging
+    from ..stream.truth import LogTruth
 
     input_file(args.log, "sensor log", option="LOG")     # a FIFO or a device is refused unread
     cfg = load_config(args.config)
     apply_common(cfg, args)
     setup_logging(cfg.logging.level)
-    runner = run_playback(cfg, args.log, args.speed, json_lines=args.json)
+    kind, path = resolve(cfg.model.path or None, cfg.model.backend)      # the classes, before the model loads
+    truth = LogTruth.for_log(args.log, ModelMeta.load(sidecar_path(path)).classes)   # None without labels
+    backend = open_backend(cfg)
+    runner = run_playback(cfg, args.log, args.speed, backend=backend, json_lines=args.json, truth=truth)
     print(f"edge-rep replay: {runner.summary()}", file=sys.stderr)
+    if truth is not None:
+        print(f"edge-rep replay: against {args.log}.labels.json\n{truth.finish().table()}", end="", file=sys.stderr)
     return 0

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from firmware_bridge.sensorlog import LogHeader, csv_header, decoder_for
 
 from ..backends import load_backend
-from ..config import Config
+from ..config import Config, check_detections
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
+from .detections import DetectionTracker
 from .outputs import ListSink, MqttSink, ReadableSink, StatusLine, results_sink
 from .recorder import LogRecorder
 from .runner import StreamRunner
@@ -88,11 +89,13 @@ def link_header(cfg: Config) -> LogHeader:
 
 def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = None,
                  notifier: Notifier | None = None, sinks: list | None = None, decoder=None,
-                 json_lines: bool = False) -> StreamRunner:
+                 json_lines: bool = False, truth=None) -> StreamRunner:
     """The loop with its outputs: the results sink (``results_sink``: readable lines on a terminal, else JSON
     lines; always JSON with ``json_lines``) unless ``sinks`` replaces it, MQTT when enabled, the live web
-    view when ``[http] address`` is set.
-    ``decoder``: the link's (``decoder_for``; default: the one the config describes)."""
+    view when ``[http] address`` is set; pass-by detections from ``[detections]``. ``decoder``: the link's
+    (``decoder_for``; default: the one the config describes). ``truth``: a ``truth.LogTruth`` (log playback
+    with labels)."""
+    check_detections(cfg, backend.meta.classes)      # before any output is opened
     if sinks is None:
         sinks = [results_sink(cfg.output, json_lines)]
     if cfg.mqtt.enabled:
@@ -108,7 +111,9 @@ def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = N
             raise
     asm = WindowAssembler(backend.meta.profile, cfg.health, decoder or decoder_for(link_header(cfg)))
     clf = BufferReplayClassifier.from_config(backend, cfg.replay)
-    return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)
+    detector = DetectionTracker.from_config(backend.meta, cfg.detections, cfg.node.id)
+    return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live,
+                        detector=detector, truth=truth)
 
 
 @contextmanager
@@ -179,14 +184,16 @@ def _serve(cfg: Config, runner: StreamRunner, source: SerialSource, notifier: No
 
 
 def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
-                 sinks: list | None = None, json_lines: bool = False) -> StreamRunner:
-    """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs)."""
+                 sinks: list | None = None, json_lines: bool = False, truth=None) -> StreamRunner:
+    """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs).
+    ``truth``: a ``truth.LogTruth`` for the log's labels (adds ``truth`` to window and detection lines)."""
     source = LogSource(log_path, speed)
     try:
         backend = backend or open_backend(cfg)
         status = StatusLine(cfg.output.status_line)
         runner = build_runner(cfg, backend, live=False, status=status, sinks=sinks,
-                              decoder=decoder_for(source.header, f"log {log_path}"), json_lines=json_lines)
+                              decoder=decoder_for(source.header, f"log {log_path}"), json_lines=json_lines,
+                              truth=truth)
     except BaseException:
         source.close()
         raise
@@ -200,8 +207,8 @@ def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
     return runner
 
 
-def playback_records(cfg: Config, log_path: str, backend=None) -> list[dict]:
-    """Every record (windows, health events, notices) a playback of ``log_path`` gives, in order."""
+def playback_records(cfg: Config, log_path: str, backend=None, truth=None) -> list[dict]:
+    """Every record (windows, detections, health events, notices) a playback of ``log_path`` gives, in order."""
     sink = ListSink()
-    run_playback(cfg, log_path, "max", backend, sinks=[sink])
+    run_playback(cfg, log_path, "max", backend, sinks=[sink], truth=truth)
     return sink.records
