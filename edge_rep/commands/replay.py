@@ -25,19 +25,16 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import sys
 
-    from ..backends import resolve
     from ..config import load_config
-    from ..modelspec import ModelMeta, sidecar_path
     from ..inpaths import input_file
-    from ..stream.daemon import open_backend, run_playback, setup_logging
+    from ..stream.daemon import model_meta, open_backend, run_playback, setup_logging
     from ..stream.truth import LogTruth
 
     input_file(args.log, "sensor log", option="LOG")     # a FIFO or a device is refused unread
     cfg = load_config(args.config)
     apply_common(cfg, args)
     setup_logging(cfg.logging.level)
-    kind, path = resolve(cfg.model.path or None, cfg.model.backend)      # the classes, before the model loads
-    truth = LogTruth.for_log(args.log, ModelMeta.load(sidecar_path(path)).classes)   # None without labels
+    truth = LogTruth.for_log(args.log, model_meta(cfg).classes)     # None without labels; before the model loads
     backend = open_backend(cfg)
     runner = run_playback(cfg, args.log, args.speed, backend=backend, json_lines=args.json, truth=truth)
     print(f"edge-rep replay: {runner.summary()}", file=sys.stderr)

@@ -78,6 +78,13 @@ def open_backend(cfg: Config):
     return backend
 
 
+def model_meta(cfg: Config):
+    """The configured model's ``ModelMeta`` (classes, profile) from its sidecar, without loading the model."""
+    from ..backends import resolve
+    from ..modelspec import ModelMeta, sidecar_path
+    return ModelMeta.load(sidecar_path(resolve(cfg.model.path or None, cfg.model.backend)[1]))
+
+
 def link_header(cfg: Config) -> LogHeader:
     """The serial link as the config describes it: port settings and wire format, with the ``[csv]``
     channel map for CSV boards. Live decoding (``decoder_for``) and ``--record`` logs both use it, so a
@@ -135,10 +142,11 @@ def _finish(runner: StreamRunner, status: StatusLine | None) -> None:
 
 
 def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=None,
-               stop_after_s: float | None = None, json_lines: bool = False) -> StreamRunner:
+               stop_after_s: float | None = None, json_lines: bool = False, truth=None) -> StreamRunner:
     """Classify the serial port's stream until SIGINT/SIGTERM (or ``stop_after_s`` seconds).
     ``on_started()`` is called once the port is open (the demo starts its simulated board then).
-    ``json_lines``: JSON lines on stdout even when it is a terminal (``--json``).
+    ``json_lines``: JSON lines on stdout even when it is a terminal (``--json``). ``truth``: a
+    ``truth.LogTruth`` when the signal's labels are known (the demo's simulator).
 
     Under systemd, READY=1 goes out once the model is loaded, with ``STATUS=waiting for <port>``, and the
     watchdog is pinged while the port is waited for (a board plugged in later is the normal case)."""
@@ -147,7 +155,7 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     notifier = Notifier()
     header = link_header(cfg)
     runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks,
-                          decoder=decoder_for(header), json_lines=json_lines)
+                          decoder=decoder_for(header), json_lines=json_lines, truth=truth)
     try:
         writer = LogRecorder(cfg.record.dir, cfg.node.id, header, cfg.record) if cfg.record.dir else None
     except BaseException:

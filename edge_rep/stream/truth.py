@@ -26,6 +26,7 @@ from pathlib import Path
 from ..errors import EdgeRepError
 from ..recording import LabelInterval, Recording
 from .detections import BACKGROUND
+from .outputs import ReadableSink
 
 # Labels may run this far past the log's last record: a board's last packets leave just before the signal ends.
 END_SLACK_S = 1.0
@@ -207,3 +208,20 @@ def read_checked_labels(path: Path, classes: tuple[str, ...]) -> list[LabelInter
             raise EdgeRepError(f"labels {path}: entry {b} {_entry(labels[b])} overlaps entry {a} "
                                f"{_entry(labels[a])}; give each moment one label")
     return labels
+
+
+class RunningAccuracySink(ReadableSink):
+    """Readable lines and, after each detection, the running scores against ``truth`` (the demo)."""
+
+    def __init__(self, truth: LogTruth, stream=None):
+        super().__init__(stream)
+        self.truth = truth
+
+    def write(self, rec: dict) -> None:
+        super().write(rec)
+        if rec.get("type") == "detection":
+            s = self.truth.score
+            n, c = sum(w[0] for w in s.windows.values()), sum(w[1] for w in s.windows.values())
+            self.stream.write(f"            running: {s.correct} of {s.matched} detections on a pass-by have its "
+                              f"class, {s.false_alarms} false alarms; {c} of {n} windows right\n")
+            self.stream.flush()
