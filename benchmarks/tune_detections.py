@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_rep.backends import load_backend  # noqa: E402
-from edge_rep.config import DetectionsSection  # noqa: E402
-from edge_rep.evaluate_detections import VARIANTS, evaluate_detections, rescore  # noqa: E402
+from edge_rep.backends import load_backend
+from edge_rep.config import DetectionsSection
+from edge_rep.evaluate_detections import VARIANTS, evaluate_detections, rescore
 
 MIN_DURATION_S = (2.0, 3.0, 4.0, 5.0)
 MERGE_GAP_S = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="model file (default: the bundled one)")
     ap.add_argument("--split", default="val")
     ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     args = ap.parse_args(argv)
     t = time.perf_counter()
     be = load_backend(args.model)
     kept: dict = {}
-    evaluate_detections(be, args.data, args.split, args.background, keep=kept)
+    evaluate_detections(args.model, args.data, args.split, background=args.background, keep=kept, jobs=args.jobs)
     played = time.perf_counter() - t
     rows = []
     for md in MIN_DURATION_S:
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(cols) + " |\n|" + " --- |" * len(cols))
     for r in rows:
         print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
-    print(f"\nplayed {args.split} split and background in {played:.0f} s; grid in {time.perf_counter() - t - played:.0f} s")
+    grid = time.perf_counter() - t - played
+    print(f"\nplayed {args.split} split and background in {played:.0f} s; grid in {grid:.0f} s")
     if args.out:
         Path(args.out).write_text(json.dumps({"model": be.meta.model_id, "split": args.split, "rows": rows}, indent=1))
     return 0

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from .config import DetectionsSection, load_config
-from .dataset import load_dataset
+from .dataset import Dataset, load_dataset
 from .errors import EdgeRepError
 from .simulator import Scenario, Simulator, write_log
 from .stream.daemon import build_runner
@@ -143,45 +143,96 @@ def background_dataset(path: str | os.PathLike | None, profile, progress: bool =
     return load_dataset(p)
 
 
-def evaluate_detections(backend, data: str | os.PathLike, split: str = "test",
-                        background: str | os.PathLike | None = None, section: DetectionsSection | None = None,
-                        progress: bool = True, keep: dict | None = None) -> dict:
-    """The ``detections`` object of metrics.json (module docstring) for a loaded ``backend``.
-    ``keep``: a dict that receives, per variant and part ("passbys", "background"), the window records
-    (``rescore``)."""
+# One worker process's state: the model and the datasets it reads (``_init``).
+_WORKER: dict = {}
+
+
+def _init(model: str, kind: str, section: DetectionsSection, keep: bool) -> None:
+    from .backends import load_backend
+    _WORKER.update(backend=load_backend(model, kind), section=section, keep=keep, datasets={})
+
+
+def _job(job: tuple) -> tuple:
+    """Play one recording (``job``: variant, part, dataset folder, manifest index) in this worker."""
+    variant, part, root, i = job
+    w = _WORKER
+    ds = w["datasets"].get(root) or w["datasets"].setdefault(root, load_dataset(root))
+    (rec,) = Dataset(ds.root, {**ds.manifest, "recordings": [ds.entries[i]]}, ds.profile).recordings()
+    kept: list | None = [] if w["keep"] else None
+    with tempfile.TemporaryDirectory(prefix="edge-rep-detections-") as tmp:
+        score = play(rec, w["backend"], w["section"], drop_faults(rec, variant), Path(tmp), keep=kept)
+    return variant, part, score, kept
+
+
+def evaluate_detections(model: str | os.PathLike | None, data: str | os.PathLike, split: str = "test",
+                        backend: str = "auto", background: str | os.PathLike | None = None,
+                        section: DetectionsSection | None = None, progress: bool = True, keep: dict | None = None,
+                        jobs: int = 1) -> dict:
+    """The ``detections`` object of metrics.json (module docstring) for ``model`` (None: the bundled one) on
+    the runtime ``backend``. ``jobs``: worker processes (each loads the model; recordings are read one at a
+    time). ``keep``: a dict that receives, per (variant, part) with part "passbys" or "background", the kept
+    window records of each recording (``rescore``)."""
+    from multiprocessing import get_context
+
     from tqdm import tqdm
+
+    from .backends import load_backend
 
     t_start = time.perf_counter()
     section = section or DetectionsSection()
+    be = load_backend(model, backend)                      # a model that cannot load fails here, once
     ds = load_dataset(data)
-    recs = ds.recordings(None if split == "all" else split)
-    if not recs:
+    want = [i for i, e in enumerate(ds.entries) if split == "all" or e["split"] == split]
+    if not want:
         raise EdgeRepError(f"{data}: the {split} split holds no recordings; choose another --split")
     bg = background_dataset(background, ds.profile, progress)
-    bg_recs = bg.recordings("test")
-    if not bg_recs:
+    bg_want = [i for i, e in enumerate(bg.entries) if e["split"] == "test"]
+    if not bg_want:
         raise EdgeRepError(f"{bg.root}: holds no test recordings; make it with 'edge-rep synth --background-only'")
-    if any(iv.label != "background" for r in bg_recs for iv in r.labels):
+    if any(lab != "background" for e in (bg.entries[i] for i in bg_want) for lab in _entry_labels(bg, e)):
         raise EdgeRepError(f"{bg.root}: holds pass-bys, not background only; make it with "
                            "'edge-rep synth --background-only'")
-    out: dict = {"variants": {}}
-    jobs = [(v, part, r) for v in VARIANTS for part, rs in (("passbys", recs), ("background", bg_recs)) for r in rs]
+    order = [(v, "background", str(bg.root), i) for v in VARIANTS for i in bg_want]   # long ones first
+    order += [(v, "passbys", str(ds.root), i) for v in VARIANTS for i in want]
     scores = {(v, part): TruthScore() for v in VARIANTS for part in ("passbys", "background")}
-    with tempfile.TemporaryDirectory(prefix="edge-rep-detections-") as tmp:
-        for v, part, r in tqdm(jobs, desc="detections", unit="log", disable=not progress):
-            kept = keep.setdefault((v, part), []) if keep is not None else None
-            scores[(v, part)].merge(play(r, backend, section, drop_faults(r, v), Path(tmp), keep=kept))
-    for v in VARIANTS:
-        p, b = scores[(v, "passbys")].result(), scores[(v, "background")].result()
-        out["variants"][v] = {"passbys": p, "background": b}
-    summary = {v: headline(out["variants"][v]) for v in VARIANTS}
-    out = {**summary["none"], "dropped": {v: summary[v] for v in VARIANTS[1:]}, **out,
-           "settings": {"min_duration_s": section.min_duration_s, "merge_gap_s": section.merge_gap_s,
-                        "drop_s": DROP_S, "background_drop_every_s": BACKGROUND_DROP_EVERY_S},
-           "background": {"path": str(bg.root), "recordings": len(bg_recs),
-                          "hours": out["variants"]["none"]["background"]["hours"]},
-           "seconds": round(time.perf_counter() - t_start, 1)}
-    return out
+    init = (str(be.path), be.name, section, keep is not None)
+    bar = tqdm(total=len(order), desc="detections", unit="log", disable=not progress)
+    if jobs <= 1:
+        _init(*init)
+        results = map(_job, order)
+    else:
+        pool = get_context("spawn").Pool(jobs, _init, init)
+        results = pool.imap_unordered(_job, order)
+    try:
+        for v, part, score, kept in results:
+            scores[(v, part)].merge(score)
+            if keep is not None:
+                keep.setdefault((v, part), []).extend(kept)
+            bar.update()
+    finally:
+        bar.close()
+        if jobs > 1:
+            pool.terminate()
+        _WORKER.clear()
+    variants = {v: {"passbys": scores[(v, "passbys")].result(), "background": scores[(v, "background")].result()}
+                for v in VARIANTS}
+    summary = {v: headline(variants[v]) for v in VARIANTS}
+    return {**summary["none"], "dropped": {v: summary[v] for v in VARIANTS[1:]}, "variants": variants,
+            "settings": {"min_duration_s": section.min_duration_s, "merge_gap_s": section.merge_gap_s,
+                         "drop_s": DROP_S, "background_drop_every_s": BACKGROUND_DROP_EVERY_S},
+            "background": {"path": str(bg.root), "recordings": len(bg_want),
+                           "hours": variants["none"]["background"]["hours"], "generator": "edge_rep.synth"},
+            "model": {"path": str(be.path), "model_id": be.meta.model_id},
+            "data": {"path": str(data), "split": split, "recordings": len(want)},
+            "jobs": jobs, "seconds": round(time.perf_counter() - t_start, 1)}
+
+
+def _entry_labels(ds, entry: dict) -> list[str]:
+    """The classes a manifest row lists (its ``labels`` summary; a manifest without one: read the recording)."""
+    if isinstance(entry.get("labels"), list):
+        return [str(lab) for lab in entry["labels"]]
+    (rec,) = Dataset(ds.root, {**ds.manifest, "recordings": [entry]}, ds.profile).recordings()
+    return [iv.label for iv in rec.labels]
 
 
 def headline(variant: dict) -> dict:

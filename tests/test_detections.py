@@ -245,7 +245,7 @@ def test_evaluate_detections_on_a_tiny_dataset_writes_the_metrics(tmp_path, caps
     assert main(["synth", "--out", str(bg), "--background-only", "--recordings", "1", "--duration", "40",
                  "--quiet"]) == 0
     assert main(["evaluate", "--model", stream_model, "--data", str(data), "--detections", "--background", str(bg),
-                 "--out", str(out), "--quiet"]) == 0
+                 "--out", str(out), "--quiet", "--jobs", "2"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     det = m["detections"]
     for h in (det, det["dropped"]["acoustic"], det["dropped"]["seismic"]):
@@ -258,6 +258,21 @@ def test_evaluate_detections_on_a_tiny_dataset_writes_the_metrics(tmp_path, caps
     assert "seismic_missing" in v["seismic"]["passbys"]["windows"]
     assert "acoustic_missing" not in v["none"]["passbys"]["windows"]
     assert "| channel dropped | Pd |" in (out / "metrics.md").read_text()
+    # the same figures from one process: workers change nothing
+    from edge_rep.evaluate_detections import evaluate_detections
+    one = evaluate_detections(stream_model, data, background=bg, progress=False, jobs=1)
+    assert {k: one[k] for k in ("pd", "far_per_hour", "accuracy", "dropped", "variants")} == \
+        {k: det[k] for k in ("pd", "far_per_hour", "accuracy", "dropped", "variants")}
+
+
+def test_synth_background_only_is_background_in_the_test_split(tmp_path):
+    from edge_rep.dataset import load_dataset
+    assert main(["synth", "--out", str(tmp_path / "bg"), "--background-only", "--recordings", "2", "--duration", "6",
+                 "--quiet"]) == 0
+    ds = load_dataset(tmp_path / "bg")
+    assert ds.splits() == {"train": 0, "val": 0, "test": 2, "foreign": 0}
+    recs = ds.recordings("test")
+    assert all({iv.label for iv in r.labels} == {"background"} and r.duration == 6.0 for r in recs)
 
 
 def test_evaluate_detections_needs_a_model_and_a_background_only_dataset(tmp_path, capsys, stream_model):

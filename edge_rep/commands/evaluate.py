@@ -25,6 +25,9 @@ def add_arguments(p) -> None:
                         "(with the microphone, then the geophone, dropped around each closest approach) and score "
                         "pass-by detections: Pd, accuracy per detection, false alarms per hour on generated "
                         "background -> metrics.json 'detections'")
+    p.add_argument("--jobs", type=number(int, ge=1, le=256), default=None,
+                   help="with --detections: worker processes, each with its own copy of the model (default: the "
+                        "CPU count, at most 8)")
     p.add_argument("--background", default=None, metavar="DIR", type=path_arg,
                    help="with --detections: background-only dataset (edge-rep synth --background-only); default: "
                         "10 hours generated once into ~/.cache/edge-rep/")
@@ -108,11 +111,12 @@ def _score(args) -> int:
     metrics = evaluate_model(None if args.model == "default" else args.model, args.data, args.split,
                              args.backend, progress=not args.quiet)
     if args.detections:
-        from ..backends import load_backend
+        import os
+        args.jobs = args.jobs or min(len(os.sched_getaffinity(0)), 8)
         from ..evaluate_detections import evaluate_detections
-        metrics["detections"] = evaluate_detections(
-            load_backend(None if args.model == "default" else args.model, args.backend), args.data, args.split,
-            args.background, progress=not args.quiet)
+        metrics["detections"] = evaluate_detections(None if args.model == "default" else args.model, args.data,
+                                                    args.split, args.backend, args.background,
+                                                    progress=not args.quiet, jobs=args.jobs)
     out = write_report(args.out, metrics, args.force)
     print(metrics_table(metrics), end="")
     print(f"wrote {out}: metrics.json, metrics.md, " + ", ".join(f"confusion_{n}.png" for n in metrics["scenarios"]))
