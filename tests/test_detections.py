@@ -278,3 +278,18 @@ def test_synth_background_only_is_background_in_the_test_split(tmp_path):
 def test_evaluate_detections_needs_a_model_and_a_background_only_dataset(tmp_path, capsys, stream_model):
     assert main(["evaluate", "--data", str(tmp_path), "--detections", "--out", str(tmp_path / "e")]) == 2
     assert "--detections scores a finished model" in capsys.readouterr().err
+
+
+def test_uncertain_threshold_is_passed_to_the_classifier_and_uncertain_windows_open_nothing(backend):
+    """[detections] uncertain_threshold reaches the daemon's classifier: just below 1 flags every window, and
+    flagged windows alone open no detection; the default (the model's fitted value) leaves pass-bys detected."""
+    cfg = Config()
+    cfg.output.status_line = "off"
+    log = str(LOGS / "labelled_passbys.edgelog")
+    plain = playback_records(cfg, log, backend)
+    assert any(r["type"] == "detection" for r in plain)
+    cfg.detections.uncertain_threshold = 0.999999
+    flagged = playback_records(cfg, log, backend)
+    wins = [r for r in flagged if r["type"] == "window"]
+    assert wins and all(w["uncertain"] for w in wins)
+    assert not any(r["type"].startswith("detection") for r in flagged)

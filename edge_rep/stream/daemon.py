@@ -117,7 +117,7 @@ def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = N
                 sink.close()
             raise
     asm = WindowAssembler(backend.meta.profile, cfg.health, decoder or decoder_for(link_header(cfg)))
-    clf = BufferReplayClassifier.from_config(backend, cfg.replay)
+    clf = BufferReplayClassifier.from_config(backend, cfg.replay, cfg.detections.uncertain_threshold)
     detector = DetectionTracker.from_config(backend.meta, cfg.detections, cfg.node.id)
     return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live,
                         detector=detector, truth=truth)
