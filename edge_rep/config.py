@@ -152,7 +152,7 @@ class DetectionsSection:
     # Defaults measured on the validation split of the default benchmark (docs/results.md, Detections).
     min_duration_s: float = _key(3.0, "a detection shorter than this (first event window's start to the last one's "
                                  "end) is dropped", ge=0, le=3600)
-    merge_gap_s: float = _key(2.0, "event windows whose ends are at most this much more than a hop apart belong to "
+    merge_gap_s: float = _key(4.0, "event windows whose ends are at most this much more than a hop apart belong to "
                               "one detection; a longer gap closes it", ge=0, le=3600)
     alarm_classes: list = _key(None, "classes whose detections also get a detection_open line as soon as they "
                                "reach min_duration_s (an alarm need not wait for the end); model class names",
