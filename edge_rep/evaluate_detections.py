@@ -35,9 +35,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from firmware_bridge.sensorlog import decoder_for
+
 from .config import DetectionsSection, load_config
 from .dataset import Dataset, load_dataset
 from .errors import EdgeRepError
+from .log_conversion import boot_anchors
 from .simulator import Scenario, Simulator, write_log
 from .stream.daemon import build_runner
 from .stream.outputs import ListSink
@@ -84,12 +87,10 @@ def play(rec, backend, section: DetectionsSection, faults: list[str], tmp: Path,
     path = tmp / "play.edgelog"
     write_log(Simulator(rec, Scenario.parse(faults), seed), path)
     try:
-        from .log_conversion import boot_anchors
         truth = LogTruth(rec.labels, boot_anchors(path)[0])
         sink = ListSink()
         source = LogSource(path, "max")
         try:
-            from firmware_bridge.sensorlog import decoder_for
             runner = build_runner(cfg, backend, live=False, sinks=[sink], decoder=decoder_for(source.header),
                                   truth=truth)
             runner.run(source)
