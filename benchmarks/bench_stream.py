@@ -1,8 +1,10 @@
 """The streaming daemon: log playback throughput (edge-rep replay), and the live daemon's cost at real
 time (ONNX Runtime, CPU).
 
-Rows (targets from issue 6):
+Rows (targets from issue 6; the detections' from issue 12):
 - replay --speed max: board seconds per wall second, one core (taskset-style affinity), >= 100x
+- detections' added cost per window: the daemon's detection tracker alone over the playback's window
+  lines, ms per window (<= 0.1)
 - live at real time, `edge-rep stream` as its own process on a simulated board's pty:
   CPU % of one core (<= 5), peak RSS (<= 300 MB), torch not loaded (no libtorch mapped),
   latency from a window's last bytes arriving to its JSON line minus the backend's own time
@@ -49,8 +51,18 @@ t = time.perf_counter()
 runner = run_playback(cfg, {log!r}, "max", backend, sinks=[sink])
 wall = time.perf_counter() - t
 ws = [r for r in sink.records if r["type"] == "window"]
+# the detections' own cost per window: the daemon's tracker alone over the same window lines, 20 times
+from edge_rep.stream.detections import DetectionTracker
+t = time.perf_counter()
+n_det = 0
+for _ in range(20):
+    tracker = DetectionTracker.from_config(backend.meta, cfg.detections, "bench")
+    for w in ws:
+        n_det += len(tracker.window(w))
+    n_det += len(tracker.close("end"))
+det_ms = (time.perf_counter() - t) * 1e3 / (20 * len(ws))
 print(json.dumps({{"wall": wall, "windows": len(ws), "backend_s": sum(r["backend_ms"] for r in ws) / 1e3,
-                  "torch": "torch" in sys.modules}}))
+                  "torch": "torch" in sys.modules, "det_ms": det_ms, "detections": n_det // 20}}))
 """
 
 
@@ -77,7 +89,11 @@ def bench_playback(tmp: Path, seconds: float, model: str) -> list[dict]:
     return [{"metric": "replay --speed max, 1 core", "value": round(speed, 1), "unit": "x real time",
              "target": ">= 100", "ok": speed >= 100,
              "note": f"{board_s:.0f} s of board time in {r['wall']:.2f} s; {r['windows']} windows, "
-                     f"backend {r['backend_s']:.2f} s; torch loaded: {r['torch']}; model {model_id}"}]
+                     f"backend {r['backend_s']:.2f} s; torch loaded: {r['torch']}; model {model_id}"},
+            {"metric": "detections' added cost per window", "value": round(r["det_ms"], 4), "unit": "ms",
+             "target": "<= 0.1", "ok": r["det_ms"] <= 0.1,
+             "note": f"the daemon's DetectionTracker alone over the playback's {r['windows']} window lines "
+                     f"({r['detections']} detections), 20 passes, one core"}]
 
 
 def bench_model(tmp: Path) -> str:

@@ -39,11 +39,14 @@ STR_MAX = 4096
 
 
 def _key(default, doc: str, *, choices: tuple | None = None, ge: float | None = None, gt: float | None = None,
-         le: float | None = None, max_len: int = STR_MAX, factory=None):
+         le: float | None = None, lt: float | None = None, max_len: int = STR_MAX, factory=None,
+         kind: type | None = None):
     """A config key: its default, its one-line documentation and its allowed values. Every number has an
-    upper bound too (``le``): a value that passes the type check but no device could use (a baud rate of
-    2**63, a back-off of 1e300 s) must fail here, not later in the reader thread."""
-    meta = {"doc": doc, "choices": choices, "ge": ge, "gt": gt, "le": le, "max_len": max_len}
+    upper bound too (``le`` or ``lt``): a value that passes the type check but no device could use (a baud
+    rate of 2**63, a back-off of 1e300 s) must fail here, not later in the reader thread. ``kind``: the
+    value's type where the default is None (an optional key: absent = decided elsewhere)."""
+    meta = {"doc": doc, "choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt, "max_len": max_len,
+            "kind": kind}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -143,6 +146,22 @@ class ReplaySection:
 
 
 @dataclass
+class DetectionsSection:
+    """Pass-by detections from window results (edge_rep.stream.detections); board time."""
+
+    # Defaults measured on the validation split of the default benchmark (docs/results.md, Detections).
+    min_duration_s: float = _key(3.0, "a detection shorter than this (first event window's start to the last one's "
+                                 "end) is dropped", ge=0, le=3600)
+    merge_gap_s: float = _key(4.0, "event windows whose ends are at most this much more than a hop apart belong to "
+                              "one detection; a longer gap closes it", ge=0, le=3600)
+    alarm_classes: list = _key(None, "classes whose detections also get a detection_open line as soon as they "
+                               "reach min_duration_s (an alarm need not wait for the end); model class names",
+                               factory=list)
+    uncertain_threshold: float = _key(None, "out-of-distribution score threshold for a window's \"uncertain\" flag, "
+                                      "in (0, 1); absent = the model's fitted value", gt=0, lt=1, kind=float)
+
+
+@dataclass
 class OutputSection:
     """Where results go."""
 
@@ -212,13 +231,17 @@ class NodeSection:
 
 @dataclass
 class Config:
-    """The whole ``edge-rep.toml``: one attribute per section."""
+    """The whole ``edge-rep.toml``: one attribute per section. ``source``: the file it was read from (for
+    checks that need the model, e.g. ``check_detections``)."""
+
+    source = "defaults"        # a class attribute, not a section
 
     serial: SerialSection = field(default_factory=SerialSection)
     csv: CsvSection = field(default_factory=CsvSection)
     model: ModelSection = field(default_factory=ModelSection)
     health: HealthSection = field(default_factory=HealthSection)
     replay: ReplaySection = field(default_factory=ReplaySection)
+    detections: DetectionsSection = field(default_factory=DetectionsSection)
     output: OutputSection = field(default_factory=OutputSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     record: RecordSection = field(default_factory=RecordSection)
@@ -288,7 +311,7 @@ def _default_of(f):
 
 def _check_value(source: str, key: str, f, value):
     """Type- and range-check one scalar value against field ``f``; returns the value in the field's type."""
-    want = type(_default_of(f))
+    want = f.metadata.get("kind") or type(_default_of(f))
     ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
@@ -304,7 +327,7 @@ def _check_value(source: str, key: str, f, value):
         _fail(source, key, f"{_show(value)} is not one of {', '.join(_show(c) for c in m['choices'])}",
               "pick one of those")
     for bound, test, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
-                              ("le", lambda v, b: v <= b, "<=")):
+                              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
         b = m[bound]
         if b is not None and not test(value, b):
             _fail(source, key, f"must be {word} {_num(b)}, got {value!r}", f"set a value {word} {_num(b)}")
@@ -323,9 +346,20 @@ def _parse_section(source: str, name: str, cls, data) -> object:
         f = known[k]
         if name == "csv" and k == "channels":
             kwargs[k] = _parse_channels(source, v)
+        elif name == "detections" and k == "alarm_classes":
+            kwargs[k] = _parse_names(source, key, v)
         else:
             kwargs[k] = _check_value(source, key, f, v)
     return cls(**kwargs)
+
+
+def _parse_names(source: str, key: str, value) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+        _fail(source, key, f"expected an array of class names, got {_show(value)}",
+              'write it like ["truck", "tracked"]')
+    if len(set(value)) != len(value):
+        _fail(source, key, "names a class twice", "list each class once")
+    return list(value)
 
 
 def _parse_channels(source: str, value) -> list[CsvChannel]:
@@ -357,6 +391,7 @@ def _parse(data: dict, source: str) -> Config:
             _fail(source, name, where, f"valid sections: {', '.join(sections)}")
         kwargs[name] = _parse_section(source, name, sections[name].default_factory, body)
     cfg = Config(**kwargs)
+    cfg.source = source
     _check_across(cfg, source)
     return cfg
 
@@ -428,6 +463,15 @@ def _is_loopback(host: str) -> bool:
         return False                        # another host name: it may resolve to any interface
 
 
+def check_detections(cfg: Config, classes: tuple[str, ...]) -> None:
+    """The ``[detections]`` keys that need the model: ``alarm_classes`` must be its classes (not background)."""
+    targets = [c for c in classes if c != "background"]
+    for c in cfg.detections.alarm_classes:
+        if c not in targets:
+            _fail(cfg.source, "detections.alarm_classes", f"{_show(c)} is not a class of the model",
+                  f"use some of {', '.join(targets)}")
+
+
 def check_paths(cfg: Config) -> list[str]:
     """Files the config names that are not there (the daemon needs them); empty when all exist."""
     problems = []
@@ -454,6 +498,8 @@ def _toml_value(v) -> str:
         return str(v)
     if isinstance(v, str):
         return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return "[" + ", ".join(json.dumps(x) for x in v) + "]"
     raise TypeError(f"no TOML form for {type(v).__name__}")
 
 
@@ -473,7 +519,10 @@ def dump_toml(cfg: Config, comments: bool = True) -> str:
                 continue
             if comments:
                 lines.append(f"# {f.metadata['doc']}")
-            lines.append(f"{f.name} = {_toml_value(v)}")
+            if v is None:             # an optional key left absent (TOML has no null)
+                lines.append(f"# {f.name} = (absent)")
+            else:
+                lines.append(f"{f.name} = {_toml_value(v)}")
         if tables and comments:
             lines.append(f"# {tables_doc}")
         for c in tables:

@@ -174,6 +174,9 @@ def metrics_table(metrics: dict) -> str:
     for m, lv in metrics["levels"].items():
         band = f"{lv['band_db'][0]} .. {lv['band_db'][1]}" if lv["band_db"] else "not recorded"
         rows.append(f"| {m} ({lv['unit']}) | {lv['median_db']} | {band} | {lv['below']} | {lv['above']} |")
+    if "detections" in metrics:                    # evaluate --detections (evaluate_detections.py)
+        from .evaluate_detections import detections_table
+        rows += ["", detections_table(metrics["detections"]).rstrip("\n")]
     return "\n".join(rows) + "\n"
 
 

@@ -54,6 +54,29 @@ def read_labels(log_path: str | os.PathLike) -> list[LabelInterval]:
         raise EdgeRepError(f"labels {p}: not a list of [start, end, label] ({e}); fix or delete it") from None
 
 
+def boot_anchors(log_path: str | os.PathLike) -> tuple[dict[int, float], float]:
+    """Where each boot of the board lies on a log's timeline, as ``to_recording`` places it: boot (the
+    daemon's count of ``BoardReboot``s, from 0) -> seconds from ``header.start_time`` of its board time 0
+    (min over its frames of receive time - frame timestamp); and the log's span (its last record's
+    receive time, seconds from ``start_time``). Reads the log one record at a time."""
+    from firmware_bridge.sensorlog import LogReader
+
+    anchors: dict[int, float] = {}
+    boot, last = 0, 0.0
+    with LogReader(log_path) as reader:
+        start = reader.header.start_time
+        dec = decoder_for(reader.header, f"log {log_path}")
+        for t, chunk in reader:
+            last = max(last, t - start)
+            for m in dec.decode(chunk):
+                if isinstance(m, BoardReboot):
+                    boot += 1
+                elif isinstance(m, Message) and hasattr(m, "timestamp_us"):
+                    a = t - start - m.timestamp_us / 1e6
+                    anchors[boot] = min(anchors.get(boot, a), a)
+    return anchors, last
+
+
 # Samples may lie at most this far past the log's last host receive time: more is a sample index
 # no board could have reached in the time the log covers (a corrupt index; it would ask for gigabytes).
 SPAN_SLACK_S = 3600.0

@@ -536,12 +536,25 @@ def benchmark_recording(profile: Profile, duration_s: float, seed: int, focus: s
     return rec
 
 
+# Background only (false alarms per hour, evaluate --detections): 60 recordings of 10 minutes = 10 hours.
+BACKGROUND_RECORDINGS = 60
+BACKGROUND_DURATION_S = 600.0
+
+
+def background_plan(n_recordings: int) -> list[tuple[str, str, str]]:
+    """Background-only recordings, all in the test split, the in-family site families taking turns."""
+    return [("background", "test", IN_FAMILIES[i % len(IN_FAMILIES)].name) for i in range(n_recordings)]
+
+
 def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int = 0,
                    n_recordings: int = BENCHMARK_RECORDINGS, duration_s: float = BENCHMARK_DURATION_S,
-                   progress: bool = True, force: bool = False, n_foreign: int | None = None) -> Path:
+                   progress: bool = True, force: bool = False, n_foreign: int | None = None,
+                   background_only: bool = False) -> Path:
     """Build the synthetic benchmark in the dataset format (edge_rep.dataset); returns its folder.
     ``n_recordings`` in-family recordings (train/val/test) plus ``n_foreign`` of the foreign families
     (default: as many as test). Train and val hold no ``HELD_OUT_KINDS`` of non-target event.
+    ``background_only``: no pass-bys, every recording in the test split with every kind of non-target
+    event (``background_plan``; no foreign split).
     ``out_dir`` must be free, an empty folder or (with ``force``) a dataset to replace."""
     from tqdm import tqdm
 
@@ -550,14 +563,14 @@ def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int
     claim(out_dir, DATASET, force)        # before a minute of synthesis, not after
     if seed < 0:
         raise EdgeRepError(f"--seed {seed}: must be a non-negative integer")
-    if n_recordings < len(CLASSES):
+    if n_recordings < len(CLASSES) and not background_only:
         raise EdgeRepError(f"--recordings {n_recordings}: need at least {len(CLASSES)} (one per class)")
     if n_foreign is not None and n_foreign < 0:
         raise EdgeRepError(f"--foreign {n_foreign}: must be 0 or more recordings")
     if duration_s < 2 * profile.window_s:
         raise EdgeRepError(f"--duration {duration_s:g}: need at least {2 * profile.window_s:g} s "
                            f"(two windows of profile '{profile.name}')")
-    plan = benchmark_plan(n_recordings, seed, n_foreign)
+    plan = background_plan(n_recordings) if background_only else benchmark_plan(n_recordings, seed, n_foreign)
 
     def recordings() -> Iterator[tuple[Recording, str]]:
         bar = tqdm(plan, desc="synth", unit="rec", disable=not progress)

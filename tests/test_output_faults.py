@@ -149,8 +149,8 @@ def test_stdout_on_a_full_device_is_one_error_and_the_run_goes_on(tmp_path):
     assert [x for x in err if "ERROR" in x] == [
         "edge-rep ERROR: output JSON lines stdout: cannot write (No space left on device); records are lost until "
         "it works again"]
-    assert re.search(r"; JSON lines stdout: \d+ records lost$", err[-1])
-    assert err[-1].startswith("edge-rep replay: 19 windows")
+    (summary,) = [x for x in err if x.startswith("edge-rep replay: 19 windows")]    # the log's labels' table follows
+    assert re.search(r"; JSON lines stdout: \d+ records lost$", summary)
     r = cli("replay", LOG, "--out", full)                       # as a file path: a device is never our output
     assert r.returncode == 2 and r.stderr.splitlines()[-1] == (
         f"edge-rep: error: output file {full}: already exists and is a device or special file, not an edge-rep JSON "
@@ -230,9 +230,9 @@ def test_a_broker_down_at_start_is_waited_for_and_every_unsent_record_counted(tm
         sub.loop_stop()
     finally:
         broker.stop()
-    assert ("MQTT: publishing to 127.0.0.1:%d topic edge-rep/n1/{window,event}; QoS 0, at most once: records made "
-            "while the broker is unreachable are dropped (and counted); records in flight when a connection breaks "
-            "can be lost unnoticed" % port) in caplog.text
+    assert ("MQTT: publishing to 127.0.0.1:%d topic edge-rep/n1/{window,detection,event}; QoS 0, at most once: "
+            "records made while the broker is unreachable are dropped (and counted); records in flight when a "
+            "connection breaks can be lost unnoticed" % port) in caplog.text
     assert f"MQTT: connected to 127.0.0.1:{port}" in caplog.text
     assert f"MQTT broker 127.0.0.1:{port}: 4 records were not sent and 0 not confirmed at exit (QoS 0)" in caplog.text
 
@@ -311,7 +311,8 @@ def test_replay_with_the_broker_down_runs_and_the_lines_say_what_mqtt_lost(tmp_p
     assert notes[0] == ("output_down", f"MQTT broker 127.0.0.1:{port}: cannot connect (Connection refused); "
                                        f"reconnecting every 0.5 to 10 s; meanwhile records are dropped (QoS 0)")
     n = len(lines)
-    assert r.stderr.rstrip().endswith(f"; MQTT broker 127.0.0.1:{port}: {n} records lost")
+    (summary,) = [x for x in r.stderr.splitlines() if x.startswith("edge-rep replay: ") and " windows (" in x]
+    assert summary.endswith(f"; MQTT broker 127.0.0.1:{port}: {n} records lost")
 
 
 def test_a_jsonl_gap_is_explained_in_place_and_in_the_other_outputs(tmp_path, stream_model):

@@ -136,4 +136,5 @@ def test_playback_publishes_every_line_to_mqtt(broker, tmp_path, stream_model):
     assert runner.stats.windows == 19
     assert [p for _, p in got] == lines                       # the same lines, in order
     assert {t for t, p in got if p["type"] == "window"} == {"fleet/node-7/window"}
-    assert {t for t, p in got if p["type"] != "window"} == {"fleet/node-7/event"}
+    assert {t for t, p in got if p["type"] == "detection"} == {"fleet/node-7/detection"}
+    assert {t for t, p in got if p["type"] not in ("window", "detection")} == {"fleet/node-7/event"}

@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 from edge_rep.config import load_config
+from edge_rep.profiles import CLASSES
 from edge_rep.simulator import Scenario, Simulator, run_realtime
 from edge_rep.stream.daemon import playback_records
 from edge_rep.stream.outputs import format_record
+from edge_rep.stream.truth import LogTruth
 from firmware_bridge.pty import PtyLink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,16 +77,20 @@ def rows(out: str, status: str) -> list[str]:
 def test_replay_on_a_terminal_is_one_readable_line_per_record_and_the_summary_once(stream_model):
     cfg = load_config(None)
     cfg.model.path, cfg.model.backend = stream_model, "onnxruntime"
-    records = playback_records(cfg, str(LOG))
+    records = playback_records(cfg, str(LOG), truth=LogTruth.for_log(LOG, CLASSES))     # the log has labels
     node = records[0]["node"]
     out = on_terminal(["replay", str(LOG), "--model", stream_model, "--backend", "onnxruntime"])
     shown = rows(out, f"{node} boot ")
     assert '{"type"' not in out
     assert shown[0].startswith("edge-rep INFO: model: onnxruntime")
     assert shown[1] == "edge-rep INFO: board edge-rep-sim (firmware sim-1.0): acoustic0=8000Hz, seismic0=100Hz"
-    assert shown[2:-1] == [format_record(r) for r in records]       # each event once: no log line repeats one
-    assert re.fullmatch(r"edge-rep replay: 19 windows \(19 classified, 7 with replay, .*; 5 events; .*", shown[-1])
-    assert sum(line.startswith("edge-rep replay:") for line in shown) == 1
+    end = next(i for i, line in enumerate(shown) if line.startswith("edge-rep replay:"))
+    assert shown[2:end] == [format_record(r) for r in records]     # each event once: no log line repeats one
+    assert any(">> detection 0: " in line and "(truth: " in line for line in shown[2:end])
+    assert re.fullmatch(r"edge-rep replay: 19 windows \(19 classified, 7 with replay, .*; 1 detections; 5 events; .*",
+                        shown[end])
+    assert shown[end + 1].startswith("edge-rep replay: against ") and "| pass-bys |" in "\n".join(shown[end:])
+    assert sum(line.startswith("edge-rep replay: 19 windows") for line in shown) == 1
 
 
 def test_replay_gives_json_lines_on_a_pipe_and_with_json_on_a_terminal(stream_model):
@@ -92,11 +98,12 @@ def test_replay_gives_json_lines_on_a_pipe_and_with_json_on_a_terminal(stream_mo
     piped = subprocess.run(CLI + args, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert piped.returncode == 0, piped.stderr
     lines = [json.loads(line) for line in piped.stdout.splitlines()]
-    assert sum(r["type"] == "window" for r in lines) == 19 and len(lines) == 24
-    assert piped.stderr.count("edge-rep replay:") == 1
+    assert sum(r["type"] == "window" for r in lines) == 19 and len(lines) == 25
+    assert [r["type"] for r in lines].count("detection") == 1 and all("truth" in r for r in lines if "label" in r)
+    assert piped.stderr.count("edge-rep replay: 19 windows") == 1
     shown = rows(on_terminal(args + ["--json"]), rf"{lines[0]['node']} boot ")
-    assert [json.loads(line) for line in shown[:-1]][0]["type"] == "health" and len(shown) == 25
-    assert shown[-1].startswith("edge-rep replay: 19 windows")
+    assert [json.loads(line) for line in shown[:25]][0]["type"] == "health"
+    assert shown[25].startswith("edge-rep replay: 19 windows")
 
 
 def test_stream_on_a_terminal_clears_its_status_line_and_shows_each_event_once(tmp_path, backend, stream_model):

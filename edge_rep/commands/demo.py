@@ -4,7 +4,8 @@ A simulated sensor board streams synthetic pass-bys over a pseudo-terminal; ``ed
 own code reads that pty with the bundled model. The board's microphone drops out for the middle third
 and comes back: classification carries on through the drop, first replaying the acoustic buffers
 cached before it, then (after the hold-over) on the scenario's learned buffers, and the channel's
-recovery is reported.
+recovery is reported. Window and detection lines carry the simulator's own truth; after each detection
+the running accuracy against it is printed, and the scores at the end.
 """
 
 from ..backends import CHOICES as BACKENDS   # the names only: imports no runtime
@@ -42,7 +43,8 @@ def run(args) -> int:
     from ..inpaths import input_file
     from ..simulator import Scenario, Simulator, run_realtime
     from ..stream.daemon import open_backend, run_stream, setup_logging
-    from ..stream.outputs import JsonlSink, ReadableSink
+    from ..stream.outputs import JsonlSink
+    from ..stream.truth import LogTruth, RunningAccuracySink
 
     cfg = load_config(None)
     cfg.model.path = str(input_file(args.model, "model file", option="--model")) if args.model else ""
@@ -54,6 +56,7 @@ def run(args) -> int:
     apply_http(cfg, args)
     setup_logging("warning")
     backend = open_backend(cfg)
+    cfg.detections.alarm_classes = [c for c in backend.meta.classes if c != "background"]
 
     secs = args.seconds
     drop_at, back_at = round(secs / 3), round(2 * secs / 3)
@@ -70,15 +73,20 @@ def run(args) -> int:
             print(f"edge-rep demo: follow it live on {_page_url(cfg)}", flush=True)
         board = threading.Thread(target=run_realtime, args=(sim, link), kwargs={"on_event": lambda s: None},
                                  daemon=True, name="simulated board")
-        sink = JsonlSink("-") if args.json else ReadableSink(sys.stdout, truth=sim.recording.label_between)
+        # the simulated board boots once, at the recording's start: its board time is the labels' time
+        truth = LogTruth(sim.recording.labels, {0: 0.0})
+        sink = JsonlSink("-") if args.json else RunningAccuracySink(truth, sys.stdout)
         try:
-            runner = run_stream(cfg, backend, sinks=[sink], on_started=board.start, stop_after_s=secs + 0.5)
+            runner = run_stream(cfg, backend, sinks=[sink], on_started=board.start, stop_after_s=secs + 0.5,
+                                truth=truth)
         finally:
             if board.is_alive():
                 board.join(timeout=5)     # the board's last packets, before its pty goes away
             link.close()
     s = runner.stats
     print(f"edge-rep demo: {runner.summary()}", file=sys.stderr)
+    print(f"edge-rep demo: against the simulator's truth\n{truth.finish().table()}", end="",
+          file=sys.stderr if args.json else sys.stdout)
     if s.classified == 0:
         raise EdgeRepError("the demo classified no window; run 'edge-rep simulate' and 'edge-rep stream' by hand "
                            "to see where it stops", exit_code=1)

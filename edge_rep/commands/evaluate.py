@@ -20,6 +20,17 @@ def add_arguments(p) -> None:
                         "complete windows and each modality missing, level check -> OUT/metrics.json")
     p.add_argument("--split", default="test", help="with --model: test (default), val, train, foreign or all")
     p.add_argument("--backend", default="auto", help="with --model: the runtime (auto, onnxruntime, tensorrt, torch)")
+    p.add_argument("--detections", action="store_true",
+                   help="with --model: also play every recording of the split as a sensor log through the daemon "
+                        "(with the microphone, then the geophone, dropped around each closest approach) and score "
+                        "pass-by detections: Pd, accuracy per detection, false alarms per hour on generated "
+                        "background -> metrics.json 'detections'")
+    p.add_argument("--jobs", type=number(int, ge=1, le=256), default=None,
+                   help="with --detections: worker processes, each with its own copy of the model (default: the "
+                        "CPU count, at most 8)")
+    p.add_argument("--background", default=None, metavar="DIR", type=path_arg,
+                   help="with --detections: background-only dataset (edge-rep synth --background-only); default: "
+                        "10 hours generated once into ~/.cache/edge-rep/")
     p.add_argument("--out", required=True, type=path_arg,
                    help="evaluation folder to create (new or empty) for table.md/csv, ablation, replay, PNGs, "
                         "results.json; it appears when the evaluation completes")
@@ -43,6 +54,9 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     if args.model is not None:
         return _score(args)
+    if args.detections or args.background:
+        from ..errors import EdgeRepError
+        raise EdgeRepError("--detections scores a finished model; give it with --model M (or --model default)")
     from importlib.util import find_spec
 
     from ..dataset import load_dataset, window_arrays
@@ -96,6 +110,13 @@ def _score(args) -> int:
     claim(args.out, MODEL_EVALUATION, args.force)          # before the work, not after
     metrics = evaluate_model(None if args.model == "default" else args.model, args.data, args.split,
                              args.backend, progress=not args.quiet)
+    if args.detections:
+        import os
+        args.jobs = args.jobs or min(len(os.sched_getaffinity(0)), 8)
+        from ..evaluate_detections import evaluate_detections
+        metrics["detections"] = evaluate_detections(None if args.model == "default" else args.model, args.data,
+                                                    args.split, args.backend, args.background,
+                                                    progress=not args.quiet, jobs=args.jobs)
     out = write_report(args.out, metrics, args.force)
     print(metrics_table(metrics), end="")
     print(f"wrote {out}: metrics.json, metrics.md, " + ", ".join(f"confusion_{n}.png" for n in metrics["scenarios"]))

@@ -69,6 +69,9 @@ def apply_common(cfg, args) -> None:
     if args.log_level:
         cfg.logging.level = args.log_level
     apply_http(cfg, args)
+    from ..config import check_detections
+    from ..stream.daemon import model_meta
+    check_detections(cfg, model_meta(cfg).classes)     # [detections] against the model, before it loads
 
 
 def run(args) -> int:

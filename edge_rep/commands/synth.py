@@ -22,6 +22,10 @@ def add_arguments(p) -> None:
     p.add_argument("--foreign", type=number(int, ge=0, le=100_000), default=None,
                    help="recordings of the foreign families (split 'foreign', never in train/val/test; default: "
                         "as many as the test split, 48 for the default benchmark)")
+    p.add_argument("--background-only", action="store_true",
+                   help="only background (no pass-bys; every kind of non-target event), all in the test split: "
+                        "false alarms per hour for evaluate --detections --background; default 60 recordings of "
+                        "600 s (10 hours)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -31,12 +35,16 @@ def run(args) -> int:
     from ..profiles import get_profile
 
     claim(args.out, DATASET, args.force)       # before the generator's imports (SciPy: a second or more)
-    from ..synth import make_benchmark
+    from ..synth import BACKGROUND_DURATION_S, BACKGROUND_RECORDINGS, make_benchmark
 
     profile = get_profile(args.profile)
+    if args.background_only:
+        args.recordings = args.recordings or BACKGROUND_RECORDINGS
+        args.duration = args.duration or BACKGROUND_DURATION_S
     size = {k: v for k, v in (("n_recordings", args.recordings), ("duration_s", args.duration),
                               ("n_foreign", args.foreign)) if v is not None}
-    out = make_benchmark(args.out, profile=profile, seed=args.seed, progress=not args.quiet, force=args.force, **size)
+    out = make_benchmark(args.out, profile=profile, seed=args.seed, progress=not args.quiet, force=args.force,
+                         background_only=args.background_only, **size)
     splits = load_dataset(out).splits()
     print(f"wrote {out}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) + f" recordings (profile {profile.name})")
     return 0

@@ -68,9 +68,11 @@ class BufferReplayClassifier:
         self._boot: int | None = None
 
     @classmethod
-    def from_config(cls, backend, section: ReplaySection) -> BufferReplayClassifier:
-        """From the ``[replay]`` section (``Config.replay``): whether and how long buffers are replayed."""
-        return cls(backend, section.enabled, section.holdover_s)
+    def from_config(cls, backend, section: ReplaySection,
+                    uncertain_threshold: float | None = None) -> BufferReplayClassifier:
+        """From the ``[replay]`` section (``Config.replay``): whether and how long buffers are replayed;
+        ``uncertain_threshold``: ``[detections] uncertain_threshold`` (None: the model's fitted ones)."""
+        return cls(backend, section.enabled, section.holdover_s, uncertain_threshold)
 
     def classify(self, job: WindowJob) -> Result:
         """Classify one window; refresh the cache from modalities that are present, complete and ``ok``."""

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from firmware_bridge.sensorlog import LogHeader, csv_header, decoder_for
 
 from ..backends import load_backend
-from ..config import Config
+from ..config import Config, check_detections
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
+from .detections import DetectionTracker
 from .outputs import ListSink, MqttSink, ReadableSink, StatusLine, results_sink
 from .recorder import LogRecorder
 from .runner import StreamRunner
@@ -77,6 +78,13 @@ def open_backend(cfg: Config):
     return backend
 
 
+def model_meta(cfg: Config):
+    """The configured model's ``ModelMeta`` (classes, profile) from its sidecar, without loading the model."""
+    from ..backends import resolve
+    from ..modelspec import ModelMeta, sidecar_path
+    return ModelMeta.load(sidecar_path(resolve(cfg.model.path or None, cfg.model.backend)[1]))
+
+
 def link_header(cfg: Config) -> LogHeader:
     """The serial link as the config describes it: port settings and wire format, with the ``[csv]``
     channel map for CSV boards. Live decoding (``decoder_for``) and ``--record`` logs both use it, so a
@@ -88,11 +96,13 @@ def link_header(cfg: Config) -> LogHeader:
 
 def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = None,
                  notifier: Notifier | None = None, sinks: list | None = None, decoder=None,
-                 json_lines: bool = False) -> StreamRunner:
+                 json_lines: bool = False, truth=None) -> StreamRunner:
     """The loop with its outputs: the results sink (``results_sink``: readable lines on a terminal, else JSON
     lines; always JSON with ``json_lines``) unless ``sinks`` replaces it, MQTT when enabled, the live web
-    view when ``[http] address`` is set.
-    ``decoder``: the link's (``decoder_for``; default: the one the config describes)."""
+    view when ``[http] address`` is set; pass-by detections from ``[detections]``. ``decoder``: the link's
+    (``decoder_for``; default: the one the config describes). ``truth``: a ``truth.LogTruth`` (log playback
+    with labels)."""
+    check_detections(cfg, backend.meta.classes)      # before any output is opened
     if sinks is None:
         sinks = [results_sink(cfg.output, json_lines)]
     if cfg.mqtt.enabled:
@@ -107,8 +117,10 @@ def build_runner(cfg: Config, backend, live: bool, status: StatusLine | None = N
                 sink.close()
             raise
     asm = WindowAssembler(backend.meta.profile, cfg.health, decoder or decoder_for(link_header(cfg)))
-    clf = BufferReplayClassifier.from_config(backend, cfg.replay)
-    return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live)
+    clf = BufferReplayClassifier.from_config(backend, cfg.replay, cfg.detections.uncertain_threshold)
+    detector = DetectionTracker.from_config(backend.meta, cfg.detections, cfg.node.id)
+    return StreamRunner(asm, clf, sinks, cfg.node.id, status=status, notifier=notifier, live=live,
+                        detector=detector, truth=truth)
 
 
 @contextmanager
@@ -130,10 +142,11 @@ def _finish(runner: StreamRunner, status: StatusLine | None) -> None:
 
 
 def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=None,
-               stop_after_s: float | None = None, json_lines: bool = False) -> StreamRunner:
+               stop_after_s: float | None = None, json_lines: bool = False, truth=None) -> StreamRunner:
     """Classify the serial port's stream until SIGINT/SIGTERM (or ``stop_after_s`` seconds).
     ``on_started()`` is called once the port is open (the demo starts its simulated board then).
-    ``json_lines``: JSON lines on stdout even when it is a terminal (``--json``).
+    ``json_lines``: JSON lines on stdout even when it is a terminal (``--json``). ``truth``: a
+    ``truth.LogTruth`` when the signal's labels are known (the demo's simulator).
 
     Under systemd, READY=1 goes out once the model is loaded, with ``STATUS=waiting for <port>``, and the
     watchdog is pinged while the port is waited for (a board plugged in later is the normal case)."""
@@ -142,7 +155,7 @@ def run_stream(cfg: Config, backend=None, sinks: list | None = None, on_started=
     notifier = Notifier()
     header = link_header(cfg)
     runner = build_runner(cfg, backend, live=True, status=status, notifier=notifier, sinks=sinks,
-                          decoder=decoder_for(header), json_lines=json_lines)
+                          decoder=decoder_for(header), json_lines=json_lines, truth=truth)
     try:
         writer = LogRecorder(cfg.record.dir, cfg.node.id, header, cfg.record) if cfg.record.dir else None
     except BaseException:
@@ -179,14 +192,16 @@ def _serve(cfg: Config, runner: StreamRunner, source: SerialSource, notifier: No
 
 
 def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
-                 sinks: list | None = None, json_lines: bool = False) -> StreamRunner:
-    """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs)."""
+                 sinks: list | None = None, json_lines: bool = False, truth=None) -> StreamRunner:
+    """Log playback: run a sensor log through the live path (decoder, health, windows, model, outputs).
+    ``truth``: a ``truth.LogTruth`` for the log's labels (adds ``truth`` to window and detection lines)."""
     source = LogSource(log_path, speed)
     try:
         backend = backend or open_backend(cfg)
         status = StatusLine(cfg.output.status_line)
         runner = build_runner(cfg, backend, live=False, status=status, sinks=sinks,
-                              decoder=decoder_for(source.header, f"log {log_path}"), json_lines=json_lines)
+                              decoder=decoder_for(source.header, f"log {log_path}"), json_lines=json_lines,
+                              truth=truth)
     except BaseException:
         source.close()
         raise
@@ -200,8 +215,8 @@ def run_playback(cfg: Config, log_path: str, speed: str = "max", backend=None,
     return runner
 
 
-def playback_records(cfg: Config, log_path: str, backend=None) -> list[dict]:
-    """Every record (windows, health events, notices) a playback of ``log_path`` gives, in order."""
+def playback_records(cfg: Config, log_path: str, backend=None, truth=None) -> list[dict]:
+    """Every record (windows, detections, health events, notices) a playback of ``log_path`` gives, in order."""
     sink = ListSink()
-    run_playback(cfg, log_path, "max", backend, sinks=[sink])
+    run_playback(cfg, log_path, "max", backend, sinks=[sink], truth=truth)
     return sink.records

@@ -344,12 +344,12 @@ def _paho_client():
 
 class MqttSink:
     """Publishes every record as JSON to ``topic`` (``{node}`` is replaced); windows to ``<topic>/window``,
-    events to ``<topic>/event``. paho-mqtt's network loop runs in its own thread and reconnects with the
-    back-off ``reconnect_s`` (the ``[serial]`` one). A broker that is down, or whose name does not resolve
-    yet, at start is not an error: the sink starts disconnected and keeps trying. Publish results are
-    checked: ``sent`` (QoS 0: handed to the network; QoS 1/2: acknowledged), ``unsent`` (dropped: no
-    connection at QoS 0, or the QoS 1/2 queue of ``MQTT_MAX_QUEUED`` full); link changes are logged and
-    become notices (``state``)."""
+    detections (``detection``, ``detection_open``) to ``<topic>/detection``, events to ``<topic>/event``.
+    paho-mqtt's network loop runs in its own thread and reconnects with the back-off ``reconnect_s`` (the
+    ``[serial]`` one). A broker that is down, or whose name does not resolve yet, at start is not an error:
+    the sink starts disconnected and keeps trying. Publish results are checked: ``sent`` (QoS 0: handed to
+    the network; QoS 1/2: acknowledged), ``unsent`` (dropped: no connection at QoS 0, or the QoS 1/2 queue
+    of ``MQTT_MAX_QUEUED`` full); link changes are logged and become notices (``state``)."""
 
     def __init__(self, host: str, port: int = MqttSection.port, topic: str = MqttSection.topic, node: str = "node",
                  client_id: str = "", qos: int = MqttSection.qos, username: str = "", password_file: str = "",
@@ -384,7 +384,7 @@ class MqttSink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_publish = self._on_publish
-        log.info("MQTT: publishing to %s:%s topic %s/{window,event}; %s", host, port, self.topic,
+        log.info("MQTT: publishing to %s:%s topic %s/{window,detection,event}; %s", host, port, self.topic,
                  MQTT_GUARANTEES.get(self.qos, f"QoS {self.qos}"))
         try:
             self.client.connect(host, self.port, keepalive=int(keepalive_s))
@@ -449,7 +449,8 @@ class MqttSink:
 
     def write(self, rec: dict) -> None:
         """Publish one record; never raises (a record that cannot be sent is counted in ``unsent``)."""
-        sub = "window" if rec.get("type") == "window" else "event"
+        kind = rec.get("type")
+        sub = kind if kind == "window" else "detection" if kind in ("detection", "detection_open") else "event"
         try:
             info = self.client.publish(f"{self.topic}/{sub}", json.dumps(rec, separators=(",", ":")), qos=self.qos)
             rc = info.rc
@@ -502,17 +503,14 @@ class ListSink:
 
 class ReadableSink:
     """One readable line per record (the demo's stdout, and stdout on a terminal): window label and
-    scenario, events marked ``**``."""
+    scenario, detections marked ``>>``, events ``**``; a record's ``truth`` (log playback with labels,
+    the demo) is shown beside it."""
 
-    def __init__(self, stream: TextIO | None = None, truth=None):
-        """``truth(t0, t1) -> label | None``: the true label of a window, when known (the demo's simulator)."""
-        self.stream, self.truth = stream or sys.stdout, truth
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
 
     def write(self, rec: dict) -> None:
-        line = format_record(rec)
-        if self.truth is not None and rec.get("type") == "window" and rec.get("boot") == 0:
-            line += f"  (truth: {self.truth(rec['window_start'], rec['board_time']) or '?'})"
-        self.stream.write(line + "\n")
+        self.stream.write(format_record(rec) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -545,10 +543,34 @@ def format_record(rec: dict) -> str:
         elif rec["scenario"] != "complete" and rec["label"] is not None:
             scen += ", learned buffers"
         health = " ".join(f"{k}:{v}" for k, v in rec["health"].items())
-        return f"{when}  {what:<17} [{scen}]  {health}"
+        line = f"{when}  {what:<17} [{scen}]  {health}"
+        if rec.get("uncertain"):
+            line += "  uncertain"
+        return line + (f"  (truth: {rec['truth'] or '?'})" if "truth" in rec else "")
+    if rec.get("type") in ("detection", "detection_open"):
+        return f"{when}  {format_detection(rec)}"
     if rec.get("type") == "health":
         return f"{when}  ** {rec['channel']}: {rec['from']} -> {rec['to']} ({rec['reason']})"
     return f"{when}  ** {rec.get('event', rec.get('type'))}: {rec.get('message', '')}"
+
+
+def format_detection(rec: dict) -> str:
+    """A detection line in words: ``>> truck 0.91 (peak 0.97) 7.0 s from t=5.00s, 6 windows, ...``."""
+    mods = rec["modalities"]
+    seen = " + ".join(mods) if len(mods) > 1 else (f"{mods[0]} only" if mods else "no modality")
+    extra = [f"{rec['windows']} windows", seen]
+    if rec["replayed_windows"]:
+        extra.append(f"{rec['replayed_windows']} replayed")
+    if rec["uncertain_windows"]:
+        extra.append(f"{rec['uncertain_windows']} uncertain")
+    if rec["level_flags"]:
+        extra.append("level " + " ".join(f"{m}:{'/'.join(f)}" for m, f in rec["level_flags"].items()))
+    truth = f"  (truth: {rec['truth']})" if "truth" in rec else ""
+    head = (f">> ALARM detection {rec['detection']} open: {rec['label']} {rec['mean_confidence']:.2f} since "
+            f"t={rec['onset']:.2f}s" if rec["type"] == "detection_open" else
+            f">> detection {rec['detection']}: {rec['label']} {rec['mean_confidence']:.2f} (peak "
+            f"{rec['peak_confidence']:.2f}), {rec['duration_s']:.1f} s from t={rec['onset']:.2f}s")
+    return f"{head}, {', '.join(extra)}{truth}"
 
 
 class StatusLine:

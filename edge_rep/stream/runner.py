@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ..levels import LevelMonitor
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
+from .detections import DetectionTracker
 from .health import HealthEvent
 from .notices import SHOWN, LinkChange, Notice
 from .outputs import OutputState
@@ -55,6 +56,7 @@ class RunStats:
     labels: Counter = field(default_factory=Counter)
     scenarios: Counter = field(default_factory=Counter)
     replayed: int = 0
+    detections: int = 0
     latency_ms: list = field(default_factory=list)   # last few hundred, for the summary
     backend_ms: list = field(default_factory=list)
     first_window_host: float | None = None
@@ -62,9 +64,12 @@ class RunStats:
 
 class StreamRunner:
     def __init__(self, assembler: WindowAssembler, classifier: BufferReplayClassifier, sinks: list, node: str,
-                 status=None, notifier: Notifier | None = None, live: bool = True, max_lag_s: float | None = None):
+                 status=None, notifier: Notifier | None = None, live: bool = True, max_lag_s: float | None = None,
+                 detector: DetectionTracker | None = None, truth=None):
         """``max_lag_s``: live, skip a window whose bytes arrived longer ago than this when its turn comes
-        (None: ``MAX_LAG_HOPS`` hops of the model's profile)."""
+        (None: ``MAX_LAG_HOPS`` hops of the model's profile). ``detector``: turns the window lines into
+        detection lines (None: none). ``truth``: a ``truth.LogTruth`` that adds ``truth`` to window and
+        detection lines and scores them (log playback with labels; None: none)."""
         self.asm, self.clf, self.sinks, self.node = assembler, classifier, sinks, node
         self.status, self.notifier = status, notifier or Notifier({})
         self.meta = classifier.meta
@@ -76,6 +81,7 @@ class StreamRunner:
         self._sink_errors: dict[int, OutputState] = {}    # sinks that raised, by id
         # windows outside the level range the model was trained on (a wrong scale): flags and episodes
         self.levels = LevelMonitor(self.meta.extra.get("level_range") or {})
+        self.detector, self.truth = detector, truth
 
     # -- signals --------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -109,6 +115,7 @@ class StreamRunner:
                 self.housekeeping()
         finally:
             self.handle(self.asm.finish(), time.time(), allow_skip=False)
+            self._detections(self.detector.close("end") if self.detector is not None else [])
             self.notifier.stopping()
 
     def housekeeping(self) -> None:
@@ -134,6 +141,8 @@ class StreamRunner:
                 log.info("%s: %s -> %s at board time %.3f s (%s)", item.channel, item.old.value, item.new.value,
                          item.board_time, item.reason, extra=SHOWN)
             elif isinstance(item, Notice):
+                if item.event == "board_reset" and self.detector is not None:
+                    self._detections(self.detector.close("reboot"))    # the old boot's clock ends here
                 self._emit(notice_record(item, self.node))
         self._output_notices()
 
@@ -163,7 +172,11 @@ class StreamRunner:
         latency = (time.time() - since) * 1e3 if since else None
         flags, episodes = self.levels.update(job.data, job.present)
         rec = window_record(r, self.meta.classes, self.meta.model_id, self.node, latency, level_flags=flags)
+        if self.truth is not None:
+            self.truth.annotate(rec)
         self._emit(rec, samples=job.data)
+        if self.detector is not None:
+            self._detections(self.detector.window(rec))
         for ep in episodes:
             detail = {k: v for k, v in ep.items() if k not in ("event", "message")}
             self._emit(notice_record(Notice(ep["event"], job.boot, job.t1, ep["message"], detail), self.node))
@@ -181,10 +194,17 @@ class StreamRunner:
         s.backend_ms = (s.backend_ms + [r.backend_ms])[-500:]
         self._last = rec
 
+    def _detections(self, recs: list[dict]) -> None:
+        for rec in recs:
+            if self.truth is not None:
+                self.truth.annotate(rec)
+            self.stats.detections += rec["type"] == "detection"
+            self._emit(rec)
+
     def _emit(self, rec: dict, skip=None, samples: dict | None = None) -> None:
         """Write ``rec`` to every sink (but ``skip``); a window's ``samples`` go to the sinks that show them
         (``write_window``: the web view's spectrogram)."""
-        if rec.get("type") != "window":
+        if rec.get("type") not in ("window", "detection", "detection_open"):
             self.stats.events += 1
         if self.status is not None:
             self.status.clear()                   # a record on the terminal never shares the status line's row
@@ -244,7 +264,8 @@ class StreamRunner:
         med = f"{lat[len(lat) // 2]:.1f} ms" if lat else "n/a"
         scen = ", ".join(f"{k} {v}" for k, v in s.scenarios.most_common()) or "none"
         return (f"{s.windows} windows ({s.classified} classified, {s.replayed} with replay, {s.skipped} skipped, "
-                f"{c.windows_lost} lost to reboots); scenarios: {scen}; {s.events} events; "
+                f"{c.windows_lost} lost to reboots); scenarios: {scen}; "
+                + (f"{s.detections} detections; " if self.detector is not None else "") + f"{s.events} events; "
                 f"{c.frames} frames, {c.frame_errors} frame errors ({c.crc_errors} CRC), {c.frames_lost} frames lost, "
                 f"{c.bytes_discarded} bytes discarded, {c.boots} reboots, {c.link_silences} link silences"
                 + (f", {c.bad_frames} frames not handled" if c.bad_frames else "") + f"; median latency {med}"
