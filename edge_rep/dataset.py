@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import EdgeRepError
 from .inpaths import MANIFEST_MAX, input_file, read_input
-from .outpaths import OutputKind, claim, json_file_has, staged_folder
+from .outpaths import OutputKind, claim, json_file_has, staged_file, staged_folder
 from .profiles import Profile
 from .recording import Channels, LabelInterval, Recording, fields_equal
 
@@ -162,6 +162,59 @@ def write_dataset(out_dir: str | os.PathLike, recordings_with_splits: Iterable[t
                     "classes": list(profile.classes), "recordings": entries}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return out
+
+
+def hash_split(rec_id: str) -> str:
+    """The split ``append_recordings`` gives a new recording by default: from a hash of its id alone
+    (15 % test, 15 % val, 70 % train), so adding recordings never moves another one."""
+    u = int(hashlib.sha256(f"edge-rep-split:{rec_id}".encode()).hexdigest()[:8], 16) / 16**8
+    return "test" if u < 0.15 else "val" if u < 0.30 else "train"
+
+
+def append_recordings(root: str | os.PathLike, recordings_with_splits: list[tuple[Recording, str]]) -> list[dict]:
+    """Add recordings to an existing dataset folder; returns their new manifest entries.
+
+    Every recording is checked first (split, unique id and file name, the dataset's profile: rates,
+    channels, units, classes); then each file lands atomically, and the manifest, rewritten atomically,
+    last: a failure leaves the dataset as it was (files written so far are removed). Existing recordings
+    and their splits are untouched. EdgeRepError on any problem, before anything is written."""
+    ds = load_dataset(root)
+    root = ds.root
+    ids = {e["id"] for e in ds.entries}
+    files = {e["file"] for e in ds.entries}
+    plan = []
+    for rec, split in recordings_with_splits:
+        if split not in SPLITS:
+            raise EdgeRepError(f"recording '{rec.id}': split '{split}' is not one of {', '.join(SPLITS)}")
+        if rec.id in ids:
+            raise EdgeRepError(f"recording id '{rec.id}' is already in {root / 'manifest.json'}; recording ids are "
+                               f"unique: rename the log")
+        rel = f"recordings/{_safe_name(rec.id)}.npz"
+        if rel in files or os.path.lexists(root / rel):
+            raise EdgeRepError(f"{root / rel}: already exists; rename the log (its file name gives the recording id)")
+        ids.add(rec.id)
+        files.add(rel)
+        rec.validate(ds.profile)
+        plan.append((rec, split, rel))
+    if not plan:
+        raise EdgeRepError("no recordings to add; name one or more sensor logs")
+    written: list[Path] = []
+    entries = []
+    try:
+        for rec, split, rel in plan:
+            with staged_file(root / rel) as tmp:
+                write_recording(tmp, rec)
+            written.append(root / rel)
+            entries.append({"id": rec.id, "file": rel, "split": split, "sha256": _sha256(root / rel),
+                            "duration_s": round(rec.duration, 6), "labels": sorted({iv.label for iv in rec.labels})})
+        manifest = dict(ds.manifest, recordings=[*ds.entries, *entries])
+        with staged_file(root / "manifest.json") as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    except BaseException:
+        for path in written:                # only this call's own new files: the old manifest never named them
+            path.unlink(missing_ok=True)
+        raise
+    return entries
 
 
 def _safe_name(rec_id: str) -> str:

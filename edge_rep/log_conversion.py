@@ -37,10 +37,14 @@ def labels_path(log_path: str | os.PathLike) -> Path:
     return Path(str(log_path) + ".labels.json")
 
 
-def write_labels(log_path: str | os.PathLike, labels: list[LabelInterval]) -> None:
-    """Labels beside a log: seconds from the log's start time (host clock)."""
-    labels_path(log_path).write_text(json.dumps({"labels": [[iv.start, iv.end, iv.label] for iv in labels]}, indent=1)
-                                     + "\n")
+def write_labels(log_path: str | os.PathLike, labels: list[LabelInterval]) -> Path:
+    """Labels beside a log: seconds from the log's start time (host clock), in time order; the file is
+    replaced atomically (a reader sees the old labels or the new ones). Returns its path."""
+    out = labels_path(log_path)
+    with staged_file(out) as tmp:
+        tmp.write_text(json.dumps({"labels": [[iv.start, iv.end, iv.label]
+                                              for iv in sorted(labels, key=lambda iv: iv.start)]}, indent=1) + "\n")
+    return out
 
 
 def read_labels(log_path: str | os.PathLike) -> list[LabelInterval]:
@@ -75,6 +79,66 @@ def boot_anchors(log_path: str | os.PathLike) -> tuple[dict[int, float], float]:
                     a = t - start - m.timestamp_us / 1e6
                     anchors[boot] = min(anchors.get(boot, a), a)
     return anchors, last
+
+
+# A label may end this far after the log's last record (the last read's bytes hold up to this much audio).
+LABEL_END_SLACK_S = 1.0
+
+
+def check_class(label: str, classes: tuple[str, ...] | list[str], where: str = "label") -> None:
+    """EdgeRepError unless ``label`` is one of ``classes`` (the model's or the dataset's)."""
+    if label not in classes:
+        raise EdgeRepError(f"{where}: '{label}' is not one of the model's classes ({', '.join(classes)}); use one "
+                           f"of them")
+
+
+def check_labels(labels: list[LabelInterval], classes: tuple[str, ...] | list[str], duration_s: float | None = None,
+                 where: str = "labels") -> None:
+    """The one check of a labels list (``record --label``, ``edge-rep label``, replay truth): every label is
+    in ``classes``, every interval is ``0 <= start < end`` (seconds from the log's start), ends within
+    ``duration_s`` (+ ``LABEL_END_SLACK_S``) when given, and no two intervals overlap (a window would have
+    two truths). EdgeRepError naming ``where``, the interval and the fix."""
+    for iv in labels:
+        span = f"{iv.start:g}..{iv.end:g} s"
+        check_class(iv.label, classes, f"{where}: label of {span}")
+        if not (math.isfinite(iv.start) and math.isfinite(iv.end) and 0 <= iv.start < iv.end):
+            raise EdgeRepError(f"{where}: interval {span} ({iv.label}) is not 0 <= start < end; fix its times "
+                               f"(seconds from the log's start)")
+        if duration_s is not None and iv.end > duration_s + LABEL_END_SLACK_S:
+            raise EdgeRepError(f"{where}: interval {span} ({iv.label}) ends after the log ({duration_s:.1f} s); "
+                               f"fix its end")
+    ordered = sorted(labels, key=lambda iv: iv.start)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.start < a.end:
+            raise EdgeRepError(f"{where}: intervals {a.start:g}..{a.end:g} s ({a.label}) and {b.start:g}..{b.end:g} s "
+                               f"({b.label}) overlap; a window has one truth: trim one of them")
+
+
+def set_stretch(labels: list[LabelInterval], start: float, end: float, label: str) -> list[LabelInterval]:
+    """``labels`` with [start, end) set to ``label``: what it covers of other intervals is cut away (an
+    interval around it is split in two), then neighbours of the same label are merged. In time order."""
+    out = []
+    for iv in labels:
+        if iv.end > start and iv.start < end:          # overlaps the new stretch: keep the parts outside
+            if iv.start < start:
+                out.append(LabelInterval(iv.start, start, iv.label))
+            if iv.end > end:
+                out.append(LabelInterval(end, iv.end, iv.label))
+        else:
+            out.append(iv)
+    out.append(LabelInterval(float(start), float(end), label))
+    merged: list[LabelInterval] = []
+    for iv in sorted(out, key=lambda iv: iv.start):
+        if merged and merged[-1].label == iv.label and merged[-1].end >= iv.start:
+            merged[-1] = LabelInterval(merged[-1].start, max(merged[-1].end, iv.end), iv.label)
+        else:
+            merged.append(iv)
+    return merged
+
+
+def log_duration(log: SensorLog) -> float:
+    """Seconds from the log's start time to its last record (0 for a log without records)."""
+    return max((t for t, _ in log.records), default=log.header.start_time) - log.header.start_time
 
 
 # Samples may lie at most this far past the log's last host receive time: more is a sample index

@@ -39,6 +39,9 @@ from .scoring import scenario_logits, scenario_scores
 
 METHODS = ("rep", "finetune", "map", "dcp", "zerofill")
 PROMPT_METHODS = ("rep", "map", "dcp")   # a frozen backbone with few trained parameters on top
+# Learning rate of stage 1 when fine-tuning a trained model (train --init-from): a quarter of the default, so
+# a few minutes of site data adjust the backbone without erasing it (benchmarks/bench_adaptation.py)
+FINETUNE_LR = 5e-4
 
 
 @dataclass
@@ -253,13 +256,26 @@ def resumed(ckpt: Path | None, resume: bool) -> tuple[EdgeREP | None, tuple | No
     return None, None
 
 
+def load_init(init_from: str | Path, profile: Profile, data: str = "the data") -> tuple[EdgeREP, dict]:
+    """Site adaptation: the trained model to continue training from (``"bundled"``: the bundled one), checked
+    against the dataset's profile, units and classes -> (model, its record for the new sidecar)."""
+    from .checkpoint import default_model_path, load_model
+    path = default_model_path() if str(init_from) in ("bundled", "default") else Path(init_from)
+    model, meta = load_model(path, profile=profile, data=data)
+    return model, {"model_id": meta.model_id, "path": str(path)}
+
+
 def train_backbone(cfg: ModelConfig, profile: Profile, train_arrays, tc: TrainConfig, out: Path | None = None,
-                   resume: bool = False, progress: bool = True) -> tuple[EdgeREP, Prepared, dict]:
-    """Stage 1: calibrate the front-end on the training windows, then train the backbone on complete ones."""
+                   resume: bool = False, progress: bool = True,
+                   init: EdgeREP | None = None) -> tuple[EdgeREP, Prepared, dict]:
+    """Stage 1: calibrate the front-end on the training windows, then train the backbone on complete ones.
+    ``init``: a trained model to continue from instead (its weights and front-end calibration are kept)."""
     torch.manual_seed(tc.seed)
     ckpt = out / "stage1.train.safetensors" if out else None
     model, res = resumed(ckpt, resume)
-    if model is None:
+    if model is None and init is not None:
+        model = init
+    elif model is None:
         model = EdgeREP(cfg, profile)
         model.frontend.calibrate(train_arrays.x, np.asarray(train_arrays.present, bool), seed=tc.seed)
     prep = prepare(model, train_arrays, progress=progress)
@@ -365,9 +381,10 @@ def calibrate(model: EdgeREP, prep: Prepared, method: str, kinds: np.ndarray | N
 
 def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: TrainConfig, method: str = "rep",
                  resume: bool = False, progress: bool = True, save: str | Path | None = None,
-                 fresh: bool = False, given: dict | None = None) -> Path:
+                 fresh: bool = False, given: dict | None = None, init_from: str | Path | None = None) -> Path:
     """``edge-rep train``: stage 1 + stage 2 on a dataset folder. ``out`` gets the resumable training
     checkpoints and the backbone; the model goes to ``save`` (default ``<out>/model.safetensors``).
+    ``init_from``: fine-tune that trained model (``load_init``) instead of starting from scratch.
     ``out`` follows ``check_run_folder(out, resume, fresh, given)``; ``save`` must be free or an edge-rep
     model (replaced only with ``resume`` or ``fresh``)."""
     from .dataset import load_dataset, window_arrays
@@ -385,13 +402,15 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
             ModelMeta.load(sidecar_path(ckpt)).check_fits(ds.profile, what=str(ckpt), data=str(data_dir))
     if tc.missing != "both" and tc.missing not in ds.profile.modality_names:
         raise EdgeRepError(f"missing type '{tc.missing}': use one of {', '.join(ds.profile.modality_names)} or both")
+    init, init_record = load_init(init_from, ds.profile, str(data_dir)) if init_from is not None else (None, None)
     train_arrays = window_arrays(ds.recordings("train"), ds.profile)
     if len(train_arrays) == 0:
         raise EdgeRepError(f"{data_dir}: the train split has no windows; build a dataset with a train split")
     levels = level_range(train_arrays.x, np.asarray(train_arrays.present, bool), train_arrays.y, ds.profile)
     val_arrays = window_arrays(ds.recordings("val"), ds.profile)
     t0 = time.time()
-    backbone, prep, s1 = train_backbone(cfg, ds.profile, train_arrays, tc, out, resume, progress)
+    backbone, prep, s1 = train_backbone(init.cfg if init else cfg, ds.profile, train_arrays, tc, out, resume,
+                                        progress, init=init)
     t1 = time.time()
     val_prep = prepare(backbone, val_arrays, progress=progress, desc="val front-end") if len(val_arrays) else None
     validation = {"windows": int(len(val_arrays))}
@@ -422,7 +441,8 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
         save_model(model, path, extra={"method": method, "train_config": asdict(tc), "dataset": str(data_dir),
                                        "stage1": s1, "stage2": s2, "parameters": counts, "world_size": world,
                                        "seconds": {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1)},
-                                       "level_range": levels, "validation": validation, **confidence})
+                                       "level_range": levels, "validation": validation, **confidence,
+                                       **({"init_from": init_record} if init_record else {})})
         model.set_trainable("all")
     if distributed:
         torch.distributed.barrier()

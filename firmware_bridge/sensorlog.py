@@ -112,6 +112,7 @@ class LogWriter:
         self._synced = time.monotonic()
         self.records = 0
         self.bytes = 0                     # payload bytes recorded
+        self.last_time: float | None = None   # host time of the last record (UNIX seconds), None before one
         self.size = _PRE.size + len(meta) + 4   # the file's size
 
     def write(self, data: bytes, host_time: float | None = None) -> None:
@@ -125,6 +126,7 @@ class LogWriter:
             done += self._f.write(buf[done:])
         self.records += 1
         self.bytes += len(data)
+        self.last_time = ns / 1e9
         self.size += _REC.size + len(data) + 4
         if time.monotonic() - self._synced >= FSYNC_EVERY_S:
             os.fsync(self._f.fileno())

@@ -4,7 +4,7 @@ from . import add_force, number, path_arg
 
 NAME = "export"
 HELP = "export a checkpoint to ONNX, check it against PyTorch, and build a TensorRT engine on this device"
-EXAMPLE = "edge-rep export --checkpoint runs/mod/model.safetensors --out models/ --fp16"
+EXAMPLE = "edge-rep export --checkpoint runs/train/model.safetensors --out build/export"
 ORDER = 60
 
 

@@ -4,7 +4,7 @@ from . import path_arg
 
 NAME = "model"
 HELP = "show what a model is: id, classes, profile, training data, validation figures, usable backends"
-EXAMPLE = "edge-rep model info runs/mod/model.onnx --json"
+EXAMPLE = "edge-rep model info build/export/model.onnx --json"
 ORDER = 65
 
 

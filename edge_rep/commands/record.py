@@ -5,7 +5,7 @@ from . import config_number, number, path_arg
 
 NAME = "record"
 HELP = "record the raw bytes of a sensor board's serial port into a sensor log (replayable byte for byte)"
-EXAMPLE = "edge-rep record --port /dev/ttyUSB0 --out run1.edgelog --seconds 600"
+EXAMPLE = "edge-rep record --port /dev/ttyUSB0 --out data/logs/car1.edgelog --label car --seconds 600"
 ORDER = 41
 
 
@@ -22,11 +22,18 @@ def add_arguments(p) -> None:
                         "default: the built-in defaults)")
     p.add_argument("--seconds", type=number(float, ge=0, le=366 * 86400), default=0.0,
                    help="stop after this long (default 0: until Ctrl-C)")
+    p.add_argument("--label", metavar="CLASS", default=None,
+                   help="label the whole recording with CLASS (one of the model's classes): writes "
+                        "OUT.labels.json beside the log when the recording ends; relabel stretches later with "
+                        "'edge-rep label OUT START END CLASS' (firmware_bridge/LOGFORMAT.md)")
+    p.add_argument("--model", metavar="FILE", type=path_arg, default=None,
+                   help="the model whose classes --label must name (default: the bundled model)")
     p.add_argument("--quiet", action="store_true", help="no periodic summary")
 
 
 def run(args) -> int:
     import logging
+    import os
     import signal
     import time
 
@@ -39,6 +46,13 @@ def run(args) -> int:
     from ..stream.notices import LinkChange
     from ..stream.sources import SerialSource
 
+    if args.label is not None:                     # a wrong class fails before the port is touched
+        from ..log_conversion import check_class, labels_path
+        from ..modelinfo import model_info
+        check_class(args.label, model_info(args.model)["classes"], where="--label")
+        if os.path.lexists(labels_path(args.out)):
+            raise EdgeRepError(f"--out {args.out}: {labels_path(args.out)} already exists (labels of another "
+                               f"recording?); choose another --out or move that file")
     extra = {}
     if args.format == "csv":                       # the channel map, so the log can be decoded later
         from ..config import load_config
@@ -81,4 +95,13 @@ def run(args) -> int:
     finally:
         source.close()                              # stops the reader, then closes (fsyncs) the log
     print(f"wrote {args.out}: {writer.bytes} bytes in {writer.records} records")
+    if args.label is not None:
+        from ..log_conversion import write_labels
+        from ..recording import LabelInterval
+        if writer.last_time is None:
+            print(f"record: no bytes came, so {args.out} is not labelled")
+        else:
+            span = max(writer.last_time - writer.header.start_time, 1e-3)
+            path = write_labels(args.out, [LabelInterval(0.0, round(span, 3), args.label)])
+            print(f"wrote {path}: 0..{span:.1f} s {args.label}")
     return 0

@@ -6,7 +6,7 @@ from . import config_number, path_arg
 
 NAME = "stream"
 HELP = "classify a sensor board's serial stream live (JSON lines out), replaying dropped channels' buffers"
-EXAMPLE = "edge-rep stream --port /dev/ttyUSB0 --out results.jsonl --record logs/"
+EXAMPLE = "edge-rep stream --port /dev/ttyUSB0 --model build/export/model.onnx --out results.jsonl --record data/logs/"
 ORDER = 30
 
 

@@ -5,7 +5,8 @@ from . import EPOCHS, SEED, THREADS, number, path_arg
 
 NAME = "train"
 HELP = "train the backbone and REP (or a baseline) on a dataset folder; resumable, DDP under torchrun"
-EXAMPLE = "edge-rep train --data runs/bench --out runs/train --eta 70 --missing both --threads 1"
+EXAMPLE = ("edge-rep train --data data/synth --out runs/train --threads 1"
+           "   |   edge-rep train --data data/site --out runs/site --init-from   (site adaptation)")
 ORDER = 20
 
 
@@ -16,6 +17,13 @@ def add_arguments(p) -> None:
                         "checkpoints, backbone, model")
     p.add_argument("--save", default=None, type=path_arg,
                    help="where to write the final model (default OUT/model.safetensors)")
+    p.add_argument("--init-from", nargs="?", const="bundled", default=None, metavar="MODEL",
+                   help="site adaptation: fine-tune this trained model (.safetensors; 'bundled' or no value: the "
+                        "bundled model) on --data instead of starting from scratch; its model settings, front-end "
+                        "calibration and classes are kept (the data must match its profile, units and classes); "
+                        "stage 1 learning rate 5e-4 unless --lr. The sidecar records the model it started from")
+    p.add_argument("--lr", type=number(float, gt=0, le=1), default=None,
+                   help="stage 1 learning rate (default 2e-3; 5e-4 with --init-from)")
     p.add_argument("--method", default="rep", help="rep (default), map, dcp, finetune or zerofill")
     p.add_argument("--eta", type=number(float, ge=0, le=100), default=70.0,
                    help="simulated missing rate in percent (default 70)")
@@ -54,7 +62,7 @@ def run(args) -> int:
     from ..errors import EdgeRepError
     from ..model import ModelConfig
     from ..distributed import resolve_device
-    from ..train import METHODS, TrainConfig, run_training
+    from ..train import FINETUNE_LR, METHODS, TrainConfig, run_training
 
     if args.method not in METHODS:
         raise EdgeRepError(f"--method {args.method}: use one of {', '.join(METHODS)}")
@@ -69,13 +77,24 @@ def run(args) -> int:
               "device": args.device}
     tc = TrainConfig(**{k: v for k, v in t_over.items() if v is not None})
     given = {k: getattr(cfg, k) for k, v in over.items() if v is not None}   # what --resume must not change
+    if args.init_from is not None:
+        if given:
+            opts = {"width": "--width", "n_layer": "--layers", "buffer_tokens": "--buffer-tokens",
+                    "rep_layer": "--rep-layer", "init": "--init"}
+            raise EdgeRepError(f"--init-from keeps the model's settings; drop {', '.join(opts[k] for k in given)}")
+        tc.lr = args.lr or FINETUNE_LR
+    elif args.lr:
+        tc.lr = args.lr
     path = run_training(args.data, args.out, cfg, tc, method=args.method, resume=args.resume,
-                        progress=not args.quiet, save=args.save, fresh=args.fresh, given=given)
+                        progress=not args.quiet, save=args.save, fresh=args.fresh, given=given,
+                        init_from=args.init_from)
     if int(os.environ.get("RANK", "0")) == 0:
         from ..modelspec import ModelMeta
         x = ModelMeta.load(path.with_suffix(".json")).extra
         c = x["parameters"]
         print(f"{args.method}: {c['trainable']:,} trainable of {c['total']:,} parameters "
               f"(backbone {c['backbone']:,}); stage 1 {x['seconds']['stage1']} s, stage 2 {x['seconds']['stage2']} s")
+        if "init_from" in x:
+            print(f"fine-tuned from model {x['init_from']['model_id']} ({x['init_from']['path']})")
         print(f"wrote {path} (+ {path.with_suffix('.json').name})")
     return 0
