@@ -179,6 +179,11 @@ def test_dataset_add_appends_keeps_splits_and_refuses_bad_input(tmp_path, logs):
     (mine / "notes.txt").write_text("mine")
     one_line_error(cli("dataset", "add", logs["car"], "--to", mine), "is not an edge-rep dataset")
     assert snapshot(mine) == {"notes.txt": b"mine"}
+    # a new path becomes a new dataset (of --profile); the logs' splits by the same rule
+    r = cli("dataset", "add", logs["car"], logs["truck"], "--to", tmp_path / "fresh")
+    assert r.returncode == 0, r.stderr
+    fresh = load_dataset(tmp_path / "fresh")
+    assert fresh.profile == MOD and [e["id"] for e in fresh.entries] == ["car1", "truck1"]
     # units that differ: a dataset whose seismic is in counts refuses a log in m/s
     counts = replace(MOD, modalities=(MOD.modalities[0], replace(MOD.modalities[1], units="counts")))
     cdata = base_dataset(tmp_path / "counts", counts)
@@ -309,11 +314,10 @@ def test_help_examples_chain_synth_train_evaluate_export_stream():
 
 def test_own_site_walkthrough_commands_parse():
     text = (ROOT / "docs" / "own-site.md").read_text()
-    lines = [ln.strip() for ln in re.findall(r"```sh\n(.*?)```", text, flags=re.S) for ln in ln.splitlines()]
-    cmds = [ln for ln in lines if ln.startswith("edge-rep ")]
-    assert {shlex.split(c)[1] for c in cmds} >= {"simulate", "record", "label", "dataset", "train", "evaluate",
-                                                 "export", "stream"}
+    lines = [ln.strip() for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S) for ln in block.splitlines()]
+    cmds = [ln[ln.index("edge-rep "):] for ln in lines if ln.startswith(("edge-rep ", "timeout "))]
+    assert {shlex.split(c)[1] for c in cmds} >= {"synth", "simulate", "record", "label", "dataset", "train",
+                                                 "evaluate", "export", "stream"}
     parser = build_parser()
     for c in cmds:
-        parser.parse_args(shlex.split(c.split(" &")[0].split(" #")[0])[1:])
-
+        parser.parse_args(shlex.split(re.split(r" [>&]", c)[0])[1:])     # shell redirections and & cut off

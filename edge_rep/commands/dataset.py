@@ -5,7 +5,7 @@ import argparse
 from . import path_arg
 
 NAME = "dataset"
-HELP = "add sensor logs (with their LOG.labels.json) as recordings to an existing dataset folder"
+HELP = "add sensor logs (with their LOG.labels.json) as recordings to a dataset folder (a new one, or one to extend)"
 EXAMPLE = "edge-rep dataset add data/logs/car1.edgelog data/logs/quiet1.edgelog --to data/site"
 ORDER = 44
 
@@ -18,12 +18,15 @@ def add_arguments(p) -> None:
                                      "atomically)",
                          epilog=f"example:\n  {EXAMPLE}", formatter_class=argparse.RawDescriptionHelpFormatter,
                          description="Convert each sensor log (labels from LOG.labels.json) and append it to the "
-                                     "dataset DIR as one recording. Existing recordings and their splits stay as "
-                                     "they are; all logs are checked before anything is written.")
+                                     "dataset DIR as one recording; a new path (or an empty folder) becomes a new "
+                                     "dataset of --profile. Existing recordings and their splits stay as they are; "
+                                     "all logs are checked before anything is written.")
     add.add_argument("logs", nargs="+", type=path_arg, metavar="LOG", help="sensor logs (edge-rep record)")
     add.add_argument("--to", required=True, type=path_arg, metavar="DIR",
-                     help="an edge-rep dataset folder (with its manifest.json; start one with 'edge-rep synth' or "
-                          "'edge-rep convert')")
+                     help="an edge-rep dataset folder (with its manifest.json), or a new path / empty folder for a "
+                          "new dataset")
+    add.add_argument("--profile", default="mod",
+                     help="sensor profile of a new dataset (default mod); an existing dataset keeps its own")
     add.add_argument("--split", choices=SPLIT_CHOICES, default="auto",
                      help="split of the new recordings: auto (default: from a hash of each recording's id, 70 %% "
                           "train, 15 %% val, 15 %% test, so adding never moves another recording), or train, val or "
@@ -33,12 +36,22 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from firmware_bridge.sensorlog import read_log
 
-    from ..dataset import append_recordings, hash_split, load_dataset
+    import os
+    from pathlib import Path
+
+    from ..dataset import DATASET, append_recordings, hash_split, load_dataset, write_dataset
     from ..errors import EdgeRepError
     from ..inpaths import input_file
     from ..log_conversion import check_labels, labels_path, to_recording
+    from ..outpaths import claim, is_empty_folder
+    from ..profiles import get_profile
 
-    ds = load_dataset(args.to)            # not a dataset: one line, before any log is read
+    new = not os.path.lexists(args.to) or is_empty_folder(Path(args.to))
+    if new:
+        claim(args.to, DATASET, option="--to")
+        profile = get_profile(args.profile)
+    else:
+        profile = load_dataset(args.to).profile      # not a dataset: one line, before any log is read
     recs = []
     for log_path in args.logs:
         log = read_log(input_file(log_path, "sensor log", option="LOG"))
@@ -47,13 +60,17 @@ def run(args) -> int:
             raise EdgeRepError(f"{log_path}: has no labels ({labels_path(log_path)} is missing); label it first, "
                                f"e.g. 'edge-rep label {log_path} 0 end CLASS'")
         try:
-            check_labels(rec.labels, ds.profile.classes, rec.duration, where=str(labels_path(log_path)))
-            rec.validate(ds.profile)
+            check_labels(rec.labels, profile.classes, rec.duration, where=str(labels_path(log_path)))
+            rec.validate(profile)
         except EdgeRepError as e:
-            raise EdgeRepError(f"{log_path}: does not fit dataset {args.to} (profile '{ds.profile.name}'): "
+            raise EdgeRepError(f"{log_path}: does not fit dataset {args.to} (profile '{profile.name}'): "
                                f"{e}") from None
         recs.append((rec, hash_split(rec.id) if args.split == "auto" else args.split))
-    entries = append_recordings(args.to, recs)
+    if new:
+        write_dataset(args.to, recs, profile)
+        entries = load_dataset(args.to).entries
+    else:
+        entries = append_recordings(args.to, recs)
     for e in entries:
         print(f"added {e['id']} ({e['duration_s']:.1f} s, {', '.join(e['labels'])}) to {args.to} as {e['split']}")
     splits = load_dataset(args.to).splits()
