@@ -42,6 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+TITLE = "Site adaptation: accuracy vs labelled minutes per class on unseen families (fine-tune / scratch / zero-shot)"
+
 BUDGETS_MIN = (1, 2, 5, 10, 20)
 BACKGROUND = "background"      # not budgeted: it is what a pass-by recording holds between the passes
 
@@ -114,7 +116,7 @@ def score(model, arrays, prep=None) -> dict:
     return {**{k: v["accuracy"] for k, v in scores.items()}, "macro_f1_complete": scores["complete"]["macro_f1"]}
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="bundled", help="trained model to adapt (default: the bundled one)")
     ap.add_argument("--data", default="runs/adapt-foreign",
@@ -125,7 +127,30 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--test-per-class", type=int, default=16, help="test recordings per focus class")
     ap.add_argument("--min-steps", type=int, default=150, help="least optimizer steps of stage 1 (stage 2: half)")
-    args = ap.parse_args()
+    return ap
+
+
+def run(quick: bool) -> list[dict]:
+    """benchmarks/run.py: the curve's rows (quick: 1 and 5 min, one seed)."""
+    args = parser().parse_args(["--budgets", "1", "5", "--seeds", "0"] if quick else [])
+    results = measure(args)
+    rows = []
+    for m in sorted({r["minutes"] for r in results["runs"]}):
+        rs = [r for r in results["runs"] if r["minutes"] == m]
+        ft, sc = _mean(rs, "finetune", "complete")[0], _mean(rs, "scratch", "complete")[0]
+        rows.append({"min_per_class": m, "seeds": len(rs), "finetune": round(ft, 4), "scratch": round(sc, 4),
+                     "zero_shot": results["zero_shot"]["complete"],
+                     "finetune_minus_scratch_points": round(100 * (ft - sc), 1)})
+    return rows
+
+
+def main() -> int:
+    measure(parser().parse_args())
+    return 0
+
+
+def measure(args) -> dict:
+    """Run the benchmark as ``args`` say; write OUT/results.json, table.md, adaptation.png; print the table."""
 
     import torch
     torch.set_num_threads(1)
@@ -185,7 +210,7 @@ def main() -> int:
     print(table)
     plot(results, out / "adaptation.png")
     print(f"wrote {out}/results.json, table.md, adaptation.png; {time.time() - t_start:.0f} s in all")
-    return 0
+    return results
 
 
 def _mean(rows, cond, scen):
