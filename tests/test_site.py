@@ -104,6 +104,9 @@ def test_record_label_writes_the_labels_file(tmp_path):
     r = cli("label", out, "0", "0.2", "background")
     assert r.returncode == 0, r.stderr
     assert [iv.label for iv in read_labels(out)] == ["background", "car"]
+    r = cli("label", out, "0.5", "end", "truck")                   # to the end: nothing of the car is left after
+    assert r.returncode == 0, r.stderr
+    assert [(iv.start, iv.label) for iv in read_labels(out)] == [(0, "background"), (0.2, "car"), (0.5, "truck")]
     before = labels_path(out).read_bytes()
     one_line_error(cli("label", out, "0", "0.2", "lorry"), "CLASS: 'lorry'")
     one_line_error(cli("label", out, "0.3", "0.1", "car"), "the stretch is empty")

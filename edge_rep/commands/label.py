@@ -43,11 +43,12 @@ def run(args) -> int:
     classes = model_info(args.model)["classes"]
     check_class(args.label, classes, where="CLASS")
     duration = log_duration(read_log(input_file(args.log, "sensor log", option="LOG")))
-    end = duration if args.end is None else args.end
+    old = read_labels(args.log)
+    # 'end': the log's last record, or the end of a label already reaching past it (record --label rounds)
+    end = max([round(duration, 3), *(iv.end for iv in old)]) if args.end is None else args.end
     if not end > args.start:
         raise EdgeRepError(f"START {args.start:g} s, END {end:g} s: the stretch is empty; give START < END")
     where = str(labels_path(args.log))
-    old = read_labels(args.log)
     new = set_stretch(old, args.start, end, args.label)
     check_labels(new, classes, duration, where=where)      # the file as it would be: nothing written otherwise
     path = write_labels(args.log, new)
