@@ -5,7 +5,8 @@ Cases: numbers out of range for every kind of option (epochs, batch size, thread
 durations, speeds, fault probabilities), absurd config values (a 2**63 baud, a 1e300 s back-off, a
 10 MB node.id), inputs that are not regular files (a FIFO, a device node like /dev/zero, a directory),
 paths longer than the system allows, outputs in unwritable places or over a user's file, serial ports
-that exist but are no device, and dataset manifests naming files outside their folder.
+that exist but are no device, dataset manifests naming files outside their folder, and the own-site
+commands' (a label the model lacks, dataset add onto a folder that is not a dataset or in other units).
 
 Everything the cases need (FIFOs, device nodes, folders, datasets) is made inside one temporary folder;
 no case touches a system path. ``tests/test_bad_input.py`` runs the same cases and asserts the exit code
@@ -198,6 +199,12 @@ def build_cases(tmp: Path) -> list[Case]:
     drop_skip = _can_drop_file_override()
     units = _units_inputs(tmp)
     mseed = str(CASES / "car_mixed.mseed")         # int32 counts, channel XX.NODE..EHZ
+    site_log = str(tmp / "site.edgelog")           # a copy: a case never writes beside the bundled logs
+    for suffix in ("", ".labels.json"):
+        (tmp / f"site.edgelog{suffix}").write_bytes((LOGS / f"clean.edgelog{suffix}").read_bytes())
+    mine = tmp / "mine"
+    mine.mkdir()
+    _write(mine / "notes.txt", "a user's notes\n")
     no_obspy = units.get("no_obspy", "")
 
     out = "out of range"
@@ -337,6 +344,14 @@ def build_cases(tmp: Path) -> list[Case]:
         Case("evaluate --model on a dataset mixing units", ["evaluate", "--model", "default", "--data",
                                                             units["mixed"], "--out", o],
              "a dataset never mixes units"),
+        # own site (issue 14): a class the model lacks, a folder that is not a dataset, a log in other units
+        Case("record --label not a class", ["record", "--port", port_file, "--out", str(tmp / "lab.edgelog"),
+                                            "--label", "lorry"], "--label: 'lorry' is not one of the model's classes"),
+        Case("label with a class the model lacks", ["label", site_log, "0", "1", "lorry"], "CLASS: 'lorry'"),
+        Case("dataset add onto a folder that is not a dataset", ["dataset", "add", site_log, "--to", str(mine)],
+             "is not an edge-rep dataset"),
+        Case("dataset add a log in other units", ["dataset", "add", site_log, "--to", units["counts"]],
+             "seismic is in m/s"),
     ]
     return cases
 
