@@ -173,11 +173,11 @@ def test_replay_without_labels_has_no_truth(tmp_path, capsys, stream_model):
 
 
 @pytest.mark.parametrize("labels, says", [
-    ([[0, 5, "car"], [4, 8, "truck"]], 'entry 1 [4.0, 8.0, "truck"] overlaps entry 0 [0.0, 5.0, "car"]'),
-    ([[0, 5, "cat"]], 'entry 0 [0.0, 5.0, "cat"]: class "cat" is not one of the model\'s'),
-    ([[2, 50, "car"]], 'entry 0 [2.0, 50.0, "car"]: outside the log, which spans 0 to 20.00 s'),
-    ([[-3, 1, "car"]], "outside the log"),
-    ([[5, 5, "car"]], "its end is not after its start"),
+    ([[0, 5, "car"], [4, 8, "truck"]], "intervals 0..5 s (car) and 4..8 s (truck) overlap"),
+    ([[0, 5, "cat"]], "label of 0..5 s: 'cat' is not one of the model's classes"),
+    ([[2, 50, "car"]], "interval 2..50 s (car) ends after the log (20.0 s)"),
+    ([[-3, 1, "car"]], "interval -3..1 s (car) is not 0 <= start < end"),
+    ([[5, 5, "car"]], "interval 5..5 s (car) is not 0 <= start < end"),
     ([[0, 5]], "not a list of [start, end, label]"),
 ])
 def test_a_labels_file_that_does_not_match_is_one_line_exit_2(tmp_path, capsys, stream_model, labels, says):

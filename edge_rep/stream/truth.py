@@ -18,18 +18,14 @@ detections that overlap a pass-by), false alarms (detections that overlap none) 
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EdgeRepError
 from ..recording import LabelInterval, Recording
 from .detections import BACKGROUND
 from .outputs import ReadableSink
 
 # Labels may run this far past the log's last record: a board's last packets leave just before the signal ends.
-END_SLACK_S = 1.0
 
 
 def passbys(labels: list[LabelInterval], background: str = BACKGROUND) -> list[LabelInterval]:
@@ -117,17 +113,13 @@ class LogTruth:
     @classmethod
     def for_log(cls, log_path: str | Path, classes: tuple[str, ...]) -> LogTruth | None:
         """The truth of a log from its labels file, checked against the log and ``classes``; None without one."""
-        from ..log_conversion import boot_anchors, labels_path
+        from ..log_conversion import boot_anchors, check_labels, labels_path, read_labels
         p = labels_path(log_path)
         if not p.exists():
             return None
-        labels = read_checked_labels(p, classes)
+        labels = read_labels(log_path)
         anchors, span = boot_anchors(log_path)
-        for i, iv in enumerate(labels):
-            if iv.start < -1e-9 or iv.end > span + END_SLACK_S:
-                raise EdgeRepError(f"labels {p}: entry {i} {_entry(iv)}: outside the log, which spans 0 to "
-                                   f"{span:.2f} s from its start_time; fix the times (seconds from the log's "
-                                   f"start_time) or delete the file")
+        check_labels(labels, classes, span, where=f"labels {p}")     # the one check (record, label, replay)
         return cls(labels, anchors)
 
     def _log_time(self, boot: int, t: float) -> float | None:
@@ -184,30 +176,6 @@ class LogTruth:
                 s.detected += hit
         s.seconds = sum(b - a for a, b in covered)
         return s
-
-
-def _entry(iv: LabelInterval) -> str:
-    return json.dumps([iv.start, iv.end, iv.label])
-
-
-def read_checked_labels(path: Path, classes: tuple[str, ...]) -> list[LabelInterval]:
-    """A labels file's entries, each checked: a class of the model, a positive length, no overlaps.
-    EdgeRepError naming the file and the entry otherwise."""
-    from ..log_conversion import read_labels
-    labels = read_labels(str(path)[:-len(".labels.json")])
-    for i, iv in enumerate(labels):
-        if iv.label not in classes:
-            raise EdgeRepError(f"labels {path}: entry {i} {_entry(iv)}: class {json.dumps(iv.label)} is not one of "
-                               f"the model's ({', '.join(classes)}); relabel it or delete the file")
-        if not (math.isfinite(iv.start) and math.isfinite(iv.end) and iv.end > iv.start):
-            raise EdgeRepError(f"labels {path}: entry {i} {_entry(iv)}: its end is not after its start; fix the "
-                               "times or delete the file")
-    order = sorted(range(len(labels)), key=lambda i: labels[i].start)
-    for a, b in zip(order, order[1:]):
-        if labels[b].start < labels[a].end - 1e-9:
-            raise EdgeRepError(f"labels {path}: entry {b} {_entry(labels[b])} overlaps entry {a} "
-                               f"{_entry(labels[a])}; give each moment one label")
-    return labels
 
 
 class RunningAccuracySink(ReadableSink):
