@@ -50,6 +50,7 @@ def model_info(model: str | Path | None = None) -> dict:
                      "train_config": x.get("train_config"),
                      "stages": {s: x[s] for s in ("stage1", "stage2") if isinstance(x.get(s), dict)}},
         "validation": x.get("validation"), "level_range": x.get("level_range"),
+        "calibration": x.get("calibration"), "uncertain": x.get("uncertain"),
         "export": {k: x[k] for k in ("onnx", "tensorrt") if isinstance(x.get(k), dict)},
         "backends": backends,
     }
@@ -100,6 +101,16 @@ def format_info(info: dict) -> str:
                              f"({rec.get('windows', '?')} windows)")
     else:
         lines.append("level range: not recorded in the sidecar (the daemon does not flag unusual levels)")
+    cal, unc = info.get("calibration"), info.get("uncertain")
+    if isinstance(cal, dict) and isinstance(cal.get("temperature"), dict):
+        lines.append(f"calibration ({cal.get('split', '?')} split): " + ", ".join(
+            f"{s} T {t:g} (ECE {_num((cal.get('ece_before') or {}).get(s))} -> "
+            f"{_num((cal.get('ece_after') or {}).get(s))})" for s, t in cal["temperature"].items()))
+    else:
+        lines.append("calibration: none (probabilities as trained; models saved before calibration existed)")
+    if isinstance(unc, dict) and isinstance(unc.get("threshold"), dict):
+        lines.append("uncertain below (calibrated top probability): " + ", ".join(
+            f"{s} {t:g}" for s, t in unc["threshold"].items()))
     onnx = info["export"].get("onnx")
     if onnx:
         lines.append(f"onnx export: opset {onnx.get('opset', '?')}, batch {onnx.get('batch', '?')}, largest "

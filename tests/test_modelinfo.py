@@ -22,6 +22,8 @@ def test_bundled_model_by_default(capsys):
     assert "acoustic: 8000 Hz, 1 channel(s), Pa" in out and "seismic: 100 Hz, 1 channel(s), m/s" in out
     assert "window 2 s, hop 1 s" in out and f"data {meta['extra']['dataset']}" in out
     assert "onnxruntime: usable" in out
+    t = meta["extra"]["calibration"]["temperature"]["complete"]
+    assert "calibration (val split): " in out and f"complete T {t:g}" in out and "uncertain below" in out
 
 
 def test_validation_level_range_and_backends_from_the_sidecar(tmp_path, capsys):
