@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .backends import DEFAULT_MODEL, KINDS, RUNTIMES, available
 from .errors import EdgeRepError
+from .levels import accepted_band
 from .modelspec import ModelMeta, sidecar_path
 
 _SUFFIXES = {r.suffix for r in RUNTIMES.values()}
@@ -93,12 +94,15 @@ def format_info(info: dict) -> str:
         lines.append("validation: not recorded in the sidecar (trained before edge-rep kept it)")
     lr = info["level_range"]
     if isinstance(lr, dict):
-        lines.append("level range (window RMS, 1st-99th percentile over the training windows):")
+        lines.append("level range (window RMS, 1st-99th percentile over the training windows; flagged outside "
+                     "the quietest background to the loudest target, widened by 10 dB):")
         for m, rec in lr.items():
             rng = rec.get("all_db") if isinstance(rec, dict) else None
             if rng:
+                band = accepted_band(rec)      # what the daemon and evaluate flag outside of
+                flag = f"; flagged outside {band[0]:g} .. {band[1]:g} dB" if band else ""
                 lines.append(f"  {m}: {rng[0]:g} to {rng[-1]:g} dB re 1 {rec.get('unit') or 'unit'} "
-                             f"({rec.get('windows', '?')} windows)")
+                             f"({rec.get('windows', '?')} windows{flag})")
     else:
         lines.append("level range: not recorded in the sidecar (the daemon does not flag unusual levels)")
     cal, unc = info.get("calibration"), info.get("uncertain")

@@ -97,6 +97,7 @@ def compare(meta: ModelMeta, reference: RunFn, candidate: RunFn, tol: float = 1e
 
 def format_rows(rows: list[dict]) -> str:
     """A small table of ``compare`` rows for the console."""
-    lines = [f"  {'scenario':<22} {'max |dprobs|':>12} {'max |dbuf|/scale':>17}"]
-    lines += [f"  {r['scenario']:<22} {r['probs_max_abs']:>12.3g} {r['buffers_max_rel']:>17.3g}" for r in rows]
+    w = max([len("scenario")] + [len(r["scenario"]) for r in rows])
+    lines = [f"  {'scenario':<{w}} {'max |dprobs|':>12} {'max |dbuf|/scale':>17}"]
+    lines += [f"  {r['scenario']:<{w}} {r['probs_max_abs']:>12.3g} {r['buffers_max_rel']:>17.3g}" for r in rows]
     return "\n".join(lines)

@@ -98,8 +98,8 @@ def run(args) -> int:
                        methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
                        ablations=not args.no_ablations, backbone=backbone, progress=not args.quiet)
     print((out / "table.md").read_text())
-    print(f"wrote {args.out}: table, ablation, replay (.md/.csv), accuracy_vs_eta.png, confusion_rep.png, "
-          f"results.json ({res['seconds']} s)")
+    wrote = ", ".join(sorted(p.name for p in out.iterdir()))      # what is there, not what might be
+    print(f"wrote {args.out}: {wrote} ({res['seconds']} s)")
     return 0
 
 
@@ -119,5 +119,5 @@ def _score(args) -> int:
                                                     progress=not args.quiet, jobs=args.jobs)
     out = write_report(args.out, metrics, args.force)
     print(metrics_table(metrics), end="")
-    print(f"wrote {out}: metrics.json, metrics.md, " + ", ".join(f"confusion_{n}.png" for n in metrics["scenarios"]))
+    print(f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
     return 0
