@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     stage1 = json.loads(args.stage1) if args.stage1 else None
     retrain = set(args.backbone_seeds) if stage1 is not None else set(args.backbone_seeds) - {0}
     backbones = {0: str(Path(args.backbone).resolve())} if 0 in args.backbone_seeds and 0 not in retrain else {}
-    have = set(load_features(feat_path)) if grid else set()
+    with np.load(feat_path, allow_pickle=False) as z:          # the split names only, not the arrays
+        have = {k.split(".")[0] for k in z.files}
     if missing := [s for s in ("train", *args.splits) if s not in have]:
         from edge_rep.errors import EdgeRepError
         raise EdgeRepError(f"{feat_path}: no features of the {', '.join(missing)} split(s); write them with "

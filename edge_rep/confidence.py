@@ -30,11 +30,6 @@ TARGET_FLAG_RATE = 0.04      # share of validation target windows an uncertain t
 T_BOUNDS = (0.05, 20.0)      # temperatures outside this are a sign of a broken fit, not calibration
 
 
-def log_probs(probs: np.ndarray) -> np.ndarray:
-    """log p, floored so that a probability of 0 stays finite. probs: (N, K)."""
-    return np.log(np.clip(np.asarray(probs, np.float64), 1e-30, None))
-
-
 def softmax(z: np.ndarray) -> np.ndarray:
     z = np.asarray(z, np.float64)
     z = z - z.max(axis=1, keepdims=True)

@@ -40,7 +40,7 @@ from firmware_bridge.sensorlog import decoder_for
 from .config import DetectionsSection, load_config
 from .dataset import Dataset, load_dataset
 from .errors import EdgeRepError
-from .log_conversion import boot_anchors
+from .log_conversion import boot_anchors, labels_path
 from .simulator import Scenario, Simulator, write_log
 from .stream.daemon import build_runner
 from .stream.outputs import ListSink
@@ -98,7 +98,7 @@ def play(rec, backend, section: DetectionsSection, faults: list[str], tmp: Path,
             source.close()
     finally:
         path.unlink(missing_ok=True)
-        Path(str(path) + ".labels.json").unlink(missing_ok=True)
+        labels_path(path).unlink(missing_ok=True)
     if keep is not None:
         keep.append((rec.labels, truth.anchors, [r for r in sink.records if r["type"] == "window"]))
     return truth.finish()

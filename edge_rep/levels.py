@@ -134,6 +134,13 @@ class NoiseFloor:
         return float(np.percentile(self._sorted, self.percentile))
 
 
+def window_levels(windows: dict[str, np.ndarray], present: dict[str, bool]) -> dict[str, float]:
+    """One window's level (``window_level_db``) per present modality: {modality: dB re its unit}, computed once
+    per window for the level check (``LevelMonitor``) and the noise floor (the stream's classifier).
+    windows: {modality: (C, S) samples in physical units}."""
+    return {m: float(window_level_db(np.asarray(x)[None])[0]) for m, x in windows.items() if present.get(m)}
+
+
 def level_range(x: dict[str, np.ndarray], present: np.ndarray, y: np.ndarray, profile: Profile) -> dict:
     """Per modality, the 1st/99th percentile of window levels (dB re the modality's unit) of the windows
     where it is present, for background windows, target windows and all: the sidecar's record of what
@@ -176,7 +183,8 @@ class LevelMonitor:
     playback agree. Modalities without a recorded range (older models) are never flagged.
 
         mon = LevelMonitor(meta.extra.get("level_range", {}))
-        flags, notices = mon.update({"acoustic": x_a, "seismic": x_s}, {"acoustic": True, "seismic": True})
+        flags, notices = mon.update(window_levels({"acoustic": x_a, "seismic": x_s}, {"acoustic": True,
+                                                                                     "seismic": True}))
         # flags: {"seismic": "high"}; notices: [{"event": "level_out_of_range", "modality": ..., ...}]
     """
 
@@ -187,14 +195,14 @@ class LevelMonitor:
         self._run = {m: 0 for m in self.bands}          # consecutive windows on the other side of the state
         self._out = {m: False for m in self.bands}      # in an episode
 
-    def update(self, windows: dict[str, np.ndarray], present: dict[str, bool]) -> tuple[dict[str, str], list[dict]]:
-        """One window: {modality: (C, S) samples in physical units}, {modality: present} -> (flags of this
+    def update(self, levels_db: dict[str, float]) -> tuple[dict[str, str], list[dict]]:
+        """One window: {present modality: level in dB re its unit} (``window_levels``) -> (flags of this
         window, episode notices: dicts with event, modality, level_db, band_db, relative_db, message)."""
         flags, notices = {}, []
         for m, (lo, hi) in self.bands.items():
-            if not present.get(m) or m not in windows:
+            if m not in levels_db:
                 continue                                  # a dropped channel has no level to judge
-            lev = float(window_level_db(np.asarray(windows[m])[None])[0])
+            lev = levels_db[m]
             if not np.isfinite(lev):
                 continue
             side = "low" if lev < lo else "high" if lev > hi else ""

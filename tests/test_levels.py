@@ -3,7 +3,7 @@
 import numpy as np
 
 from edge_rep.levels import (LevelMonitor, NoiseFloor, above_floor_db, accepted_band, causal_floor_db, level_range,
-                             window_level_db)
+                             window_level_db, window_levels)
 from tiny_data import TINY
 
 
@@ -40,7 +40,7 @@ def test_a_61_db_scale_error_is_one_episode_with_its_cause():
     quiet = lambda: rng.standard_normal((1, 200)) * 10 ** (-125 / 20)          # noqa: E731
     loud = lambda: quiet() * 10 ** (61 / 20)                                     # noqa: E731
     seq = [quiet(), loud(), loud(), loud(), loud(), quiet(), quiet(), quiet(), quiet()]
-    out = [mon.update({"seismic": w}, {"seismic": True}) for w in seq]
+    out = [mon.update(window_levels({"seismic": w}, {"seismic": True})) for w in seq]
     flags = [f for f, _ in out]
     assert flags[0] == {} and all(f == {"seismic": "high"} for f in flags[1:5]) and flags[5] == {}
     events = [(i, n["event"]) for i, (_, ns) in enumerate(out) for n in ns]
@@ -48,8 +48,8 @@ def test_a_61_db_scale_error_is_one_episode_with_its_cause():
     n = out[3][1][0]
     assert n["modality"] == "seismic" and 20 < n["relative_db"] < 35 and "wrong scale" in n["message"]   # above the top
     # a dropped channel is not judged; a model without a recorded range never flags
-    assert mon.update({"seismic": loud()}, {"seismic": False}) == ({}, [])
-    assert LevelMonitor({}).update({"seismic": loud()}, {"seismic": True}) == ({}, [])
+    assert mon.update(window_levels({"seismic": loud()}, {"seismic": False})) == ({}, [])
+    assert LevelMonitor({}).update(window_levels({"seismic": loud()}, {"seismic": True})) == ({}, [])
 
 
 # ---- the site's noise floor (the floor-referenced level feature) -----------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ReplaySection
-from ..levels import NoiseFloor, window_level_db
+from ..levels import NoiseFloor, window_levels
 from ..modelspec import INPUT_ABOVE_FLOOR, INPUT_BUFFERS, INPUT_PRESENT, INPUT_REPLAY, OUTPUT_BUFFERS, OUTPUT_PROBS
 from ..recording import fields_equal
 from .windows import WindowJob
@@ -74,8 +74,9 @@ class BufferReplayClassifier:
         ``uncertain_threshold``: ``[detections] uncertain_threshold`` (None: the model's fitted ones)."""
         return cls(backend, section.enabled, section.holdover_s, uncertain_threshold)
 
-    def classify(self, job: WindowJob) -> Result:
-        """Classify one window; refresh the cache from modalities that are present, complete and ``ok``."""
+    def classify(self, job: WindowJob, levels_db: dict[str, float] | None = None) -> Result:
+        """Classify one window; refresh the cache from modalities that are present, complete and ``ok``.
+        ``levels_db``: the window's ``levels.window_levels`` when the caller has them (computed here if not)."""
         x = self._inputs
         replay, age = {}, {}
         for m, name in enumerate(self.modalities):
@@ -90,7 +91,9 @@ class BufferReplayClassifier:
             replay[name] = use
             if use:
                 age[name] = round(a, 3)
-        above = self._above_floor(job) if self.floors is not None else None
+        above = None
+        if self.floors is not None:
+            above = self._above_floor(job, window_levels(job.data, job.present) if levels_db is None else levels_db)
         if not any(job.present.get(n, False) for n in self.modalities):
             return Result(job, None, replay={n: False for n in self.modalities}, buffer_age={}, backend_ms=0.0)
         t = time.perf_counter()
@@ -103,7 +106,7 @@ class BufferReplayClassifier:
         limit = self.threshold_all if self.threshold_all is not None else self.thresholds.get(job.scenario)
         return Result(job, probs, replay, age, ms, above, uncertain=bool(limit is not None and probs.max() < limit))
 
-    def _above_floor(self, job: WindowJob) -> dict[str, float]:
+    def _above_floor(self, job: WindowJob, levels_db: dict[str, float]) -> dict[str, float]:
         """Update each present modality's noise floor with this window and fill ``above_floor_db``."""
         if job.boot != self._boot:              # the board clock restarted: floors of the old clock go
             for f in self.floors.values():
@@ -112,8 +115,8 @@ class BufferReplayClassifier:
         out = {}
         for m, name in enumerate(self.modalities):
             rel = 0.0
-            if job.present.get(name, False):
-                lev = float(window_level_db(np.asarray(job.data[name])[None])[0])
+            if name in levels_db:
+                lev = levels_db[name]
                 floor = self.floors[name].update(job.t0, lev)
                 rel = lev - floor if np.isfinite(lev) and np.isfinite(floor) else 0.0
                 out[name] = round(rel, 2)

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..levels import LevelMonitor
+from ..levels import LevelMonitor, window_levels
 from .assembler import WindowAssembler
 from .classifier import BufferReplayClassifier
 from .detections import DetectionTracker
@@ -168,9 +168,10 @@ class StreamRunner:
         self._emit(notice_record(Notice("window_skipped", job.boot, job.t1, msg), self.node))
 
     def _window(self, job: WindowJob, since: float | None) -> None:
-        r = self.clf.classify(job)
+        levels = window_levels(job.data, job.present)          # once per window: level check and noise floor
+        r = self.clf.classify(job, levels)
         latency = (time.time() - since) * 1e3 if since else None
-        flags, episodes = self.levels.update(job.data, job.present)
+        flags, episodes = self.levels.update(levels)
         rec = window_record(r, self.meta.classes, self.meta.model_id, self.node, latency, level_flags=flags)
         if self.truth is not None:
             self.truth.annotate(rec)
