@@ -1,13 +1,22 @@
-"""Choose the ``[detections]`` defaults on the VALIDATION split (never test):
+"""Choose the ``[detections]`` defaults and ``confidence.DETECTION_RATE`` on the VALIDATION split (never test):
 
-    python benchmarks/tune_detections.py --data data/synth --background data/background_val [--model M]
+    python benchmarks/tune_detections.py --data runs/bench3 --background runs/background_val [--model M] [--out DIR]
 
 Plays every validation recording (with and without a channel dropped around each closest approach) and a
 background-only dataset through the daemon once (``edge_rep.evaluate_detections``), keeps the window lines,
-then re-runs the daemon's own detection tracker and truth scoring on them for each ``min_duration_s`` x
-``merge_gap_s`` of the grid (the windows do not depend on these settings). Prints one row per setting: Pd,
-false alarms per hour and accuracy per detection, the worst of the three variants beside the undropped one.
-The background for tuning must not be the one the test figures use (``synth --background-only --seed 1``).
+then re-runs the daemon's own detection tracker and truth scoring on them for each setting (the windows do
+not depend on them):
+
+1. ``min_duration_s`` x ``merge_gap_s``, with the model's fitted minimum confidence per scenario;
+2. the minimum confidence per scenario at several rates: the confidence below which that share of the
+   validation pass-by windows (truth a target, labelled a target) of each scenario fall, as
+   ``train.calibrate`` fits it at ``DETECTION_RATE``; rate 0 keeps every detection. With ``--out``, a plot of
+   Pd against false alarms per hour along the rates (``detection_tradeoff.png``) and the rows as JSON.
+
+Prints one row per setting: Pd, false alarms per hour and accuracy per detection, with each channel dropped
+beside the undropped one. The background for tuning must not be the test one: make it with
+``edge-rep synth --background-only --split val --seed 1 --recordings 12 --out runs/background_val``
+(2 hours, no held-out kind of non-target event).
 """
 
 from __future__ import annotations
@@ -18,14 +27,52 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_rep.backends import load_backend
 from edge_rep.config import DetectionsSection
 from edge_rep.evaluate_detections import VARIANTS, evaluate_detections, rescore
+from edge_rep.stream.truth import LogTruth
 
 MIN_DURATION_S = (2.0, 3.0, 4.0, 5.0)
-MERGE_GAP_S = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+MERGE_GAP_S = (0.0, 2.0, 4.0, 6.0)
+RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+
+
+def target_confidences(kept: dict) -> dict[str, np.ndarray]:
+    """Per scenario, the confidence of the validation pass-by windows (every variant) whose truth and label are
+    targets: what a rate's minimum confidence is a quantile of."""
+    out: dict[str, list] = {}
+    for v in VARIANTS:
+        for labels, anchors, windows in kept[(v, "passbys")]:
+            truth = LogTruth(labels, anchors)
+            for w in windows:
+                t = truth.window_truth(w)
+                if t not in (None, "background") and w["label"] not in (None, "background"):
+                    out.setdefault(w["scenario"], []).append(w["confidence"])
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def row_for(kept, meta, sec, gate=None) -> dict:
+    row = {}
+    for v in VARIANTS:
+        p = rescore(kept[(v, "passbys")], meta, sec, gate).result()
+        b = rescore(kept[(v, "background")], meta, sec, gate).result()
+        row.update({f"pd_{v}": p["pd"], f"far_{v}": b["far_per_hour"], f"acc_{v}": p["accuracy"]})
+        if v == "none":
+            row["window_acc"] = p["window_accuracy"]
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    cols = list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else
+                                     json.dumps(r[c]) if isinstance(r[c], dict) else str(r[c]) for c in cols) + " |")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--background", required=True, help="background-only dataset for tuning (not the test one)")
     ap.add_argument("--model", default=None, help="model file (default: the bundled one)")
     ap.add_argument("--split", default="val")
-    ap.add_argument("--out", default=None, help="write the rows as JSON here")
+    ap.add_argument("--out", default=None, help="folder for the rows (JSON) and the trade-off plot")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     args = ap.parse_args(argv)
     t = time.perf_counter()
@@ -42,26 +89,32 @@ def main(argv: list[str] | None = None) -> int:
     kept: dict = {}
     evaluate_detections(args.model, args.data, args.split, background=args.background, keep=kept, jobs=args.jobs)
     played = time.perf_counter() - t
-    rows = []
+    grid = []
     for md in MIN_DURATION_S:
         for gap in MERGE_GAP_S:
-            sec = DetectionsSection(min_duration_s=md, merge_gap_s=gap)
-            row = {"min_duration_s": md, "merge_gap_s": gap}
-            for v in VARIANTS:
-                p = rescore(kept[(v, "passbys")], be.meta.classes, be.meta.profile.hop_s, sec).result()
-                b = rescore(kept[(v, "background")], be.meta.classes, be.meta.profile.hop_s, sec).result()
-                row.update({f"pd_{v}": p["pd"], f"acc_{v}": p["accuracy"], f"far_{v}": b["far_per_hour"]})
-                if v == "none":
-                    row["window_acc"] = p["window_accuracy"]
-            rows.append(row)
-    cols = list(rows[0])
-    print("| " + " | ".join(cols) + " |\n|" + " --- |" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
-    grid = time.perf_counter() - t - played
-    print(f"\nplayed {args.split} split and background in {played:.0f} s; grid in {grid:.0f} s")
+            grid.append({"min_duration_s": md, "merge_gap_s": gap,
+                         **row_for(kept, be.meta, DetectionsSection(min_duration_s=md, merge_gap_s=gap))})
+    print("min_duration_s x merge_gap_s (the model's min_confidence per scenario):\n" + table(grid))
+    conf = target_confidences(kept)
+    rates = []
+    for rate in RATES:
+        gate = {s: round(float(np.quantile(c, rate)), 4) for s, c in sorted(conf.items())} if rate else {}
+        rates.append({"rate": rate, "min_confidence": gate, **row_for(kept, be.meta, DetectionsSection(), gate)})
+    print("\nminimum confidence per scenario at each rate (defaults otherwise):\n" + table(rates))
+    print(f"\nplayed the {args.split} split and the background in {played:.0f} s; "
+          f"re-scored in {time.perf_counter() - t - played:.0f} s")
     if args.out:
-        Path(args.out).write_text(json.dumps({"model": be.meta.model_id, "split": args.split, "rows": rows}, indent=1))
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "tune_detections.json").write_text(json.dumps({"model": be.meta.model_id, "split": args.split,
+                                                              "grid": grid, "rates": rates}, indent=1))
+        from edge_rep.plots import plot_lines
+        names = {"none": "no drop", "acoustic": "microphone dropped", "seismic": "geophone dropped"}
+        plot_lines(out / "detection_tradeoff.png",
+                   {names[v]: [(r[f"far_{v}"], r[f"pd_{v}"]) for r in rates] for v in VARIANTS},
+                   "false alarms per hour (validation background)", "probability of detection",
+                   f"Pd vs false alarms along the minimum-confidence rate ({args.split})")
+        print(f"wrote {out / 'tune_detections.json'} and {out / 'detection_tradeoff.png'}")
     return 0
 
 

@@ -154,6 +154,9 @@ class DetectionsSection:
                                  "end) is dropped", ge=0, le=3600)
     merge_gap_s: float = _key(4.0, "event windows whose ends are at most this much more than a hop apart belong to "
                               "one detection; a longer gap closes it", ge=0, le=3600)
+    min_confidence: float = _key(None, "a detection whose mean confidence (its class's certain windows) is below "
+                                 "this is dropped, like one too short; absent = the model's fitted value per "
+                                 "scenario; 0 = keep every one", ge=0, lt=1, kind=float)
     alarm_classes: list = _key(None, "classes whose detections also get a detection_open line as soon as they "
                                "reach min_duration_s (an alarm need not wait for the end); model class names",
                                factory=list)

@@ -104,14 +104,17 @@ def play(rec, backend, section: DetectionsSection, faults: list[str], tmp: Path,
     return truth.finish()
 
 
-def rescore(kept: list, classes: tuple[str, ...], hop_s: float, section: DetectionsSection) -> TruthScore:
+def rescore(kept: list, meta, section: DetectionsSection, min_confidence: dict | None = None) -> TruthScore:
     """The truth score of kept window records under other detection settings (the same tracker and truth code
-    the playback ran; the windows do not depend on them)."""
+    the playback ran; the windows do not depend on them). ``meta``: the model's ``ModelMeta``;
+    ``min_confidence``: {scenario: value} instead of the section's or the model's."""
     from .stream.detections import DetectionTracker
     total = TruthScore()
     for labels, anchors, windows in kept:
         truth = LogTruth(labels, anchors)
-        tracker = DetectionTracker(classes, hop_s, section.min_duration_s, section.merge_gap_s)
+        tracker = DetectionTracker.from_config(meta, section)
+        if min_confidence is not None:
+            tracker.min_confidence = dict(min_confidence)
         for w in windows:
             truth.annotate(dict(w))
             for d in tracker.window(w):
@@ -187,9 +190,9 @@ def evaluate_detections(model: str | os.PathLike | None, data: str | os.PathLike
     if not want:
         raise EdgeRepError(f"{data}: the {split} split holds no recordings; choose another --split")
     bg = background_dataset(background, ds.profile, progress)
-    bg_want = [i for i, e in enumerate(bg.entries) if e["split"] == "test"]
+    bg_want = list(range(len(bg.entries)))          # every split: all of it is background (checked below)
     if not bg_want:
-        raise EdgeRepError(f"{bg.root}: holds no test recordings; make it with 'edge-rep synth --background-only'")
+        raise EdgeRepError(f"{bg.root}: holds no recordings; make it with 'edge-rep synth --background-only'")
     if any(lab != "background" for e in (bg.entries[i] for i in bg_want) for lab in _entry_labels(bg, e)):
         raise EdgeRepError(f"{bg.root}: holds pass-bys, not background only; make it with "
                            "'edge-rep synth --background-only'")

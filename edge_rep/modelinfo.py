@@ -51,7 +51,7 @@ def model_info(model: str | Path | None = None) -> dict:
                      "train_config": x.get("train_config"),
                      "stages": {s: x[s] for s in ("stage1", "stage2") if isinstance(x.get(s), dict)}},
         "validation": x.get("validation"), "level_range": x.get("level_range"),
-        "calibration": x.get("calibration"), "uncertain": x.get("uncertain"),
+        "calibration": x.get("calibration"), "uncertain": x.get("uncertain"), "detections": x.get("detections"),
         "export": {k: x[k] for k in ("onnx", "tensorrt") if isinstance(x.get(k), dict)},
         "backends": backends,
     }
@@ -115,6 +115,12 @@ def format_info(info: dict) -> str:
     if isinstance(unc, dict) and isinstance(unc.get("threshold"), dict):
         lines.append("uncertain below (calibrated top probability): " + ", ".join(
             f"{s} {t:g}" for s, t in unc["threshold"].items()))
+    det = info.get("detections")
+    if isinstance(det, dict) and isinstance(det.get("min_confidence"), dict):
+        lines.append("detections reported from a mean confidence of: " + ", ".join(
+            f"{s} {t:g}" for s, t in det["min_confidence"].items()))
+    else:
+        lines.append("detections: every one long enough is reported (no fitted minimum confidence)")
     onnx = info["export"].get("onnx")
     if onnx:
         lines.append(f"onnx export: opset {onnx.get('opset', '?')}, batch {onnx.get('batch', '?')}, largest "

@@ -541,20 +541,21 @@ BACKGROUND_RECORDINGS = 60
 BACKGROUND_DURATION_S = 600.0
 
 
-def background_plan(n_recordings: int) -> list[tuple[str, str, str]]:
-    """Background-only recordings, all in the test split, the in-family site families taking turns."""
-    return [("background", "test", IN_FAMILIES[i % len(IN_FAMILIES)].name) for i in range(n_recordings)]
+def background_plan(n_recordings: int, split: str = "test") -> list[tuple[str, str, str]]:
+    """Background-only recordings, all in ``split``, the in-family site families taking turns."""
+    return [("background", split, IN_FAMILIES[i % len(IN_FAMILIES)].name) for i in range(n_recordings)]
 
 
 def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int = 0,
                    n_recordings: int = BENCHMARK_RECORDINGS, duration_s: float = BENCHMARK_DURATION_S,
                    progress: bool = True, force: bool = False, n_foreign: int | None = None,
-                   background_only: bool = False) -> Path:
+                   background_only: bool = False, split: str = "test") -> Path:
     """Build the synthetic benchmark in the dataset format (edge_rep.dataset); returns its folder.
     ``n_recordings`` in-family recordings (train/val/test) plus ``n_foreign`` of the foreign families
     (default: as many as test). Train and val hold no ``HELD_OUT_KINDS`` of non-target event.
-    ``background_only``: no pass-bys, every recording in the test split with every kind of non-target
-    event (``background_plan``; no foreign split).
+    ``background_only``: no pass-bys, every recording in ``split`` (``background_plan``; no foreign split)
+    with that split's kinds of non-target event (``SPLIT_KINDS``: train and val never hold the held-out
+    kinds, so a background made for training leaves them unseen).
     ``out_dir`` must be free, an empty folder or (with ``force``) a dataset to replace."""
     from tqdm import tqdm
 
@@ -570,7 +571,10 @@ def make_benchmark(out_dir: str | os.PathLike, profile: Profile = MOD, seed: int
     if duration_s < 2 * profile.window_s:
         raise EdgeRepError(f"--duration {duration_s:g}: need at least {2 * profile.window_s:g} s "
                            f"(two windows of profile '{profile.name}')")
-    plan = background_plan(n_recordings) if background_only else benchmark_plan(n_recordings, seed, n_foreign)
+    if split not in ("train", "val", "test"):
+        raise EdgeRepError(f"--split {split}: use train, val or test")
+    plan = (background_plan(n_recordings, split) if background_only
+            else benchmark_plan(n_recordings, seed, n_foreign))
 
     def recordings() -> Iterator[tuple[Recording, str]]:
         bar = tqdm(plan, desc="synth", unit="rec", disable=not progress)

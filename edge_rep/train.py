@@ -354,19 +354,22 @@ def _report(rank: int, what: str, scores: dict) -> None:
 def calibrate(model: EdgeREP, prep: Prepared, method: str, kinds: np.ndarray | None = None) -> dict:
     """Fit the model's per-scenario temperatures and uncertain thresholds on ``prep`` (the validation split;
     edge_rep/confidence.py) and set the temperatures. ``kinds``: (N,) the non-target event kind of each
-    window of ``prep`` ("" for none). Returns the sidecar's {"calibration": ..., "uncertain": ...}."""
-    from .confidence import ECE_BINS, TARGET_FLAG_RATE, ece, fit_temperature, softmax, uncertain_threshold
+    window of ``prep`` ("" for none). Returns the sidecar's {"calibration": ..., "uncertain": ...,
+    "detections": ...}."""
+    from .confidence import (DETECTION_RATE, ECE_BINS, TARGET_FLAG_RATE, ece, fit_temperature, softmax,
+                             uncertain_threshold)
 
     bg = model.profile.classes.index("background") if "background" in model.profile.classes else -1
     complete = np.flatnonzero(prep.present.all(1) & (prep.y >= 0))
     kinds = np.full(len(prep), "", object) if kinds is None else np.asarray(kinds, object)
-    temps, before, after, thresholds, caught = {}, {}, {}, {}, {}
+    temps, before, after, thresholds, caught, gates = {}, {}, {}, {}, {}, {}
     for name, (logits, y) in scenario_logits(model, prep, method).items():
         t = fit_temperature(logits, y)
         p0, p1 = softmax(logits), softmax(logits / t)
         temps[name], before[name], after[name] = round(t, 4), ece(p0, y), ece(p1, y)
         conf = p1.max(1)
         thresholds[name] = uncertain_threshold(conf[y != bg]) if (y != bg).any() else 0.0
+        gates[name] = uncertain_threshold(conf[y != bg], DETECTION_RATE) if (y != bg).any() else 0.0
         nt = kinds[complete] != ""
         flagged = (conf < thresholds[name]) | (p1.argmax(1) == bg)
         caught[name] = round(float(flagged[nt].mean()), 4) if nt.any() else None
@@ -376,15 +379,39 @@ def calibrate(model: EdgeREP, prep: Prepared, method: str, kinds: np.ndarray | N
                             "ece_bins": ECE_BINS, "ece_before": before, "ece_after": after},
             "uncertain": {"score": "max calibrated probability (Hendrycks and Gimpel 2017)",
                           "threshold": thresholds, "target_flag_rate": TARGET_FLAG_RATE, "split": "val",
-                          "nontarget_flagged_or_background": caught}}
+                          "nontarget_flagged_or_background": caught},
+            "detections": {"min_confidence": gates, "target_rate": DETECTION_RATE, "split": "val",
+                           "rule": "a detection is reported when the mean over its class's certain windows of "
+                                   "(confidence - min_confidence of the window's scenario) is >= 0"}}
+
+
+def extra_train_recordings(ds, dirs) -> list:
+    """The train split of each dataset folder in ``dirs``, to join ``ds``'s (their val, test and foreign
+    splits are never trained on). Each must have ``ds``'s profile (rates, units, window) and classes; else
+    EdgeRepError naming the folder."""
+    from .dataset import load_dataset
+
+    out = []
+    for d in dirs:
+        extra = load_dataset(d)
+        if extra.profile.to_dict() != ds.profile.to_dict():
+            raise EdgeRepError(f"--add-train {d}: its profile '{extra.profile.name}' (rates, units, window, classes) "
+                               f"differs from --data's '{ds.profile.name}'; add only datasets of the same profile")
+        if not extra.splits()["train"]:
+            raise EdgeRepError(f"--add-train {d}: its train split is empty (only train recordings are added); "
+                               f"make it with a train split, e.g. 'edge-rep synth --background-only --split train'")
+        out += extra.recordings("train")
+    return out
 
 
 def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: TrainConfig, method: str = "rep",
                  resume: bool = False, progress: bool = True, save: str | Path | None = None,
-                 fresh: bool = False, given: dict | None = None, init_from: str | Path | None = None) -> Path:
+                 fresh: bool = False, given: dict | None = None, init_from: str | Path | None = None,
+                 add_train: tuple = ()) -> Path:
     """``edge-rep train``: stage 1 + stage 2 on a dataset folder. ``out`` gets the resumable training
     checkpoints and the backbone; the model goes to ``save`` (default ``<out>/model.safetensors``).
     ``init_from``: fine-tune that trained model (``load_init``) instead of starting from scratch.
+    ``add_train``: more dataset folders whose train splits join ``data_dir``'s (``extra_train_recordings``).
     ``out`` follows ``check_run_folder(out, resume, fresh, given)``; ``save`` must be free or an edge-rep
     model (replaced only with ``resume`` or ``fresh``)."""
     from .dataset import load_dataset, window_arrays
@@ -403,7 +430,7 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
     if tc.missing != "both" and tc.missing not in ds.profile.modality_names:
         raise EdgeRepError(f"missing type '{tc.missing}': use one of {', '.join(ds.profile.modality_names)} or both")
     init, init_record = load_init(init_from, ds.profile, str(data_dir)) if init_from is not None else (None, None)
-    train_arrays = window_arrays(ds.recordings("train"), ds.profile)
+    train_arrays = window_arrays(ds.recordings("train") + extra_train_recordings(ds, add_train), ds.profile)
     if len(train_arrays) == 0:
         raise EdgeRepError(f"{data_dir}: the train split has no windows; build a dataset with a train split")
     levels = level_range(train_arrays.x, np.asarray(train_arrays.present, bool), train_arrays.y, ds.profile)
@@ -439,6 +466,8 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
                                                                   "validation": {k: v for k, v in validation.items()
                                                                                  if k != "stage2"}})
         save_model(model, path, extra={"method": method, "train_config": asdict(tc), "dataset": str(data_dir),
+                                       **({"add_train": [str(d) for d in add_train]} if add_train else {}),
+                                       "train_windows": int(len(train_arrays)),
                                        "stage1": s1, "stage2": s2, "parameters": counts, "world_size": world,
                                        "seconds": {"stage1": round(t1 - t0, 1), "stage2": round(t2 - t1, 1)},
                                        "level_range": levels, "validation": validation, **confidence,

@@ -15,7 +15,7 @@ from edge_rep.config import Config, check_paths, dump_toml, load_config, schema_
 from edge_rep.errors import EdgeRepError
 
 REPO = Path(__file__).resolve().parent.parent
-OPTIONAL_KEYS = ("detections.uncertain_threshold",)
+OPTIONAL_KEYS = ("detections.uncertain_threshold", "detections.min_confidence")
 SHIPPED = REPO / "deploy" / "config" / "edge-rep.toml"
 # Keys where the Jetson deployment deliberately differs from the schema's defaults.
 DEPLOYMENT_KEYS = {"serial.open_timeout_s", "model.path", "output.jsonl"}

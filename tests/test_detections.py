@@ -90,6 +90,38 @@ def test_class_is_the_confidence_weighted_vote_with_peak_and_mean():
     assert [d["label"] for d in run(tracker(), ws)] == ["truck"]     # 0.99 outweighs 2 x 0.4
 
 
+def test_min_confidence_drops_middling_detections_and_holds_the_alarm_until_reached():
+    middling = [win(2 + i, "truck", 0.6) for i in range(5)] + [win(7 + i, "background") for i in range(4)]
+    t = tracker(min_confidence=0.7, alarm_classes=("truck",))
+    assert run(t, middling) == [] and t.dropped == 1            # mean 0.6 < 0.7: no line, no alarm
+    assert [d["type"] for d in run(tracker(alarm_classes=("truck",)), middling)] == ["detection_open", "detection"]
+    # the alarm waits until the mean reaches it: 0.6, 0.6, 0.9 (mean 0.7), 0.9 (mean 0.75 at the 4th window)
+    ws = [win(2, "truck", 0.6), win(3, "truck", 0.6), win(4, "truck", 0.9), win(5, "truck", 0.9), win(6, "background")]
+    t = tracker(min_confidence=0.75, alarm_classes=("truck",))
+    out = []
+    for w in ws:
+        out += [(w["board_time"], d["type"]) for d in t.window(w)]
+    out += [(None, d["type"]) for d in t.close("end")]
+    assert out == [(5.0, "detection_open"), (None, "detection")]
+    # an alarm raised is always closed, even when later windows bring the mean below the setting
+    ws = [win(2, "truck", 0.9), win(3, "truck", 0.9), win(4, "truck", 0.3), win(5, "truck", 0.3)]
+    assert [d["type"] for d in run(tracker(min_confidence=0.7, alarm_classes=("truck",)), ws)] == \
+        ["detection_open", "detection"]
+    # per scenario (the model's fitted values): a geophone-only detection at 0.6 passes its scenario's 0.5
+    geo = [win(2 + i, "truck", 0.6, scenario="acoustic_missing") for i in range(5)]
+    gates = {"complete": 0.7, "acoustic_missing": 0.5}
+    assert [d["type"] for d in run(tracker(min_confidence=gates), geo)] == ["detection"]
+    assert run(tracker(min_confidence=gates), middling) == []            # complete windows at 0.6 < 0.7
+    # ... a window's margin is taken against its own scenario: 0.6 - 0.7 and 0.8 - 0.5 average to +0.1
+    mixed = [win(2, "truck", 0.6), win(3, "truck", 0.8, scenario="acoustic_missing"), win(4, "truck", 0.6),
+             win(5, "truck", 0.8, scenario="acoustic_missing")]
+    assert len(run(tracker(min_confidence=gates), mixed)) == 1
+    assert run(tracker(min_confidence=0.75), mixed) == []                # one number: the mean 0.7 < 0.75
+    # an out-of-range setting is a config error naming the key
+    with pytest.raises(EdgeRepError, match="min_confidence"):
+        Config.from_dict({"detections": {"min_confidence": 1.5}})
+
+
 def test_detection_lines_count_modalities_replay_and_level_flags():
     ws = [win(2, "tracked"), win(3, "tracked", modalities=["seismic"], scenario="acoustic_missing",
                                  replay=["acoustic"], level_flags={"seismic": "high"}),
@@ -273,6 +305,25 @@ def test_synth_background_only_is_background_in_the_test_split(tmp_path):
     assert ds.splits() == {"train": 0, "val": 0, "test": 2, "foreign": 0}
     recs = ds.recordings("test")
     assert all({iv.label for iv in r.labels} == {"background"} and r.duration == 6.0 for r in recs)
+
+
+def test_synth_background_for_training_holds_no_held_out_kind(tmp_path, capsys):
+    from edge_rep.dataset import load_dataset
+    from edge_rep.synth_nontarget import HELD_OUT_KINDS
+    assert main(["synth", "--out", str(tmp_path / "bg"), "--background-only", "--split", "train", "--recordings", "8",
+                 "--duration", "60", "--quiet"]) == 0
+    ds = load_dataset(tmp_path / "bg")
+    assert ds.splits() == {"train": 8, "val": 0, "test": 0, "foreign": 0}
+    kinds = {k for r in ds.recordings() for _, _, k in r.metadata["nontarget"]}
+    assert kinds and not kinds & set(HELD_OUT_KINDS), kinds
+    # the test background holds them (the same seed and sites)
+    assert main(["synth", "--out", str(tmp_path / "bt"), "--background-only", "--recordings", "8",
+                 "--duration", "60", "--quiet"]) == 0
+    assert {k for r in load_dataset(tmp_path / "bt").recordings() for _, _, k in r.metadata["nontarget"]} & \
+        set(HELD_OUT_KINDS)
+    capsys.readouterr()
+    assert main(["synth", "--out", str(tmp_path / "x"), "--split", "val", "--quiet"]) == 2
+    assert "only with --background-only" in capsys.readouterr().err
 
 
 def test_evaluate_detections_needs_a_model_and_a_background_only_dataset(tmp_path, capsys, stream_model):

@@ -94,6 +94,10 @@ def test_train_then_score_a_finished_model(tmp_path, capsys):
         assert 0 <= s["ece"] <= 1 and sum(s["reliability"]["windows"]) == s["windows"]
         assert s["uncertain"]["threshold"] == unc["threshold"][name] and 0 <= s["uncertain"]["target_flagged"] <= 0.25
     assert (tmp_path / "score" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    # the detections' minimum confidence per scenario: a higher quantile of the same target windows
+    gate = x["detections"]["min_confidence"]
+    assert set(gate) == set(m["scenarios"]) and all(gate[n] >= unc["threshold"][n] for n in gate)
+    assert x["detections"]["target_rate"] == pytest.approx(0.2)
     assert "| ECE |" in (tmp_path / "score" / "metrics.md").read_text()
     # the validation accuracy train stored is the one evaluate --model measures on the same split
     assert abs(m["scenarios"]["complete"]["accuracy"] - x["validation"]["stage2"]["complete"]["accuracy"]) < 0.02

@@ -324,3 +324,42 @@ def test_own_site_walkthrough_commands_parse():
     parser = build_parser()
     for c in cmds:
         parser.parse_args(shlex.split(re.split(r" [>&]", c)[0])[1:])     # shell redirections and & cut off
+
+
+# -- train --add-train ----------------------------------------------------------------------------------------
+
+def test_train_add_train_joins_the_train_split_only(tmp_path, capsys):
+    from edge_rep.dataset import write_dataset
+    from edge_rep.modelspec import ModelMeta
+    from test_train import tiny_dataset
+    from tiny_data import TINY, tiny_recordings
+
+    data = tiny_dataset(tmp_path / "data")                       # 9 train recordings, the rest test
+    recs = tiny_recordings()
+    extra = write_dataset(tmp_path / "extra", [(r, s) for r, s in zip(recs[:4], ("train", "val", "test", "train"))],
+                          TINY)
+    small = ["--width", "16", "--layers", "2", "--rep-layer", "1", "--buffer-tokens", "2", "--stage1-epochs", "1",
+             "--stage2-epochs", "1", "--batch-size", "16", "--quiet"]
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "a"), *small]) == 0
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--add-train", str(extra), *small]) == 0
+    a = ModelMeta.load(tmp_path / "a" / "model.json").extra
+    b = ModelMeta.load(tmp_path / "b" / "model.json").extra
+    from edge_rep.dataset import window_arrays
+    assert a["train_windows"] == len(window_arrays(recs[:9], TINY))
+    assert b["train_windows"] == len(window_arrays(recs[:9] + [recs[0], recs[3]], TINY))   # its train split only
+    assert b["add_train"] == [str(extra)] and "add_train" not in a
+    # a dataset of another profile: one line naming the option and the folder, nothing written
+    from edge_rep.profiles import get_profile
+    from edge_rep.synth import make_benchmark
+    other = make_benchmark(tmp_path / "other", profile=get_profile("mod"), n_recordings=6, duration_s=4.0,
+                           progress=False, n_foreign=0)
+    capsys.readouterr()
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "c"), "--add-train", str(other), *small]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--add-train {other}" in err and "profile" in err, err
+    assert not (tmp_path / "c" / "model.safetensors").exists()
+    # a dataset without a train split: refused, naming what to do
+    only_test = write_dataset(tmp_path / "t", [(recs[0], "test")], TINY)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "d"), "--add-train", str(only_test), *small]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train split is empty" in err, err

@@ -12,6 +12,10 @@ ORDER = 20
 
 def add_arguments(p) -> None:
     p.add_argument("--data", required=True, type=path_arg, help="dataset folder (edge-rep synth / convert output)")
+    p.add_argument("--add-train", nargs="+", default=(), type=path_arg, metavar="DIR",
+                   help="more dataset folders whose train splits join --data's (same profile, units and "
+                        "classes; their val and test splits are never trained on), e.g. background made with "
+                        "'edge-rep synth --background-only --split train'; validation stays --data's")
     p.add_argument("--out", required=True, type=path_arg,
                    help="run folder (new, empty, or an earlier run with --resume/--fresh): resumable training "
                         "checkpoints, backbone, model")
@@ -57,6 +61,8 @@ def run(args) -> int:
 
     if find_spec("torch") is not None:     # (without torch, its import below names the extra to install)
         load_dataset(args.data)            # a wrong --data fails before torch loads (seconds)
+        for extra in args.add_train:
+            load_dataset(extra)
     import torch
 
     from ..errors import EdgeRepError
@@ -87,7 +93,7 @@ def run(args) -> int:
         tc.lr = args.lr
     path = run_training(args.data, args.out, cfg, tc, method=args.method, resume=args.resume,
                         progress=not args.quiet, save=args.save, fresh=args.fresh, given=given,
-                        init_from=args.init_from)
+                        init_from=args.init_from, add_train=args.add_train)
     if int(os.environ.get("RANK", "0")) == 0:
         from ..modelspec import ModelMeta
         x = ModelMeta.load(path.with_suffix(".json")).extra

@@ -19,11 +19,18 @@ Rules:
 - Background windows, and windows with no modality present (``label`` null), are gap. A detection closes
   at the first window whose end lies more than ``merge_gap_s`` + one hop after the end of its last event
   window: the event windows' ends were then more than ``merge_gap_s`` apart with nothing but gap between.
-- Onset is the first event window's start, end the last event window's end; a detection shorter than
-  ``min_duration_s`` is dropped without a line.
-- ``detection_open`` goes out once, for a detection whose duration has reached ``min_duration_s`` (so a
-  dropped one never raised an alarm) while its vote is an alarm class; its ``board_time`` is the end of the
-  window that decided it. ``detection`` goes out when it closes (``closed_by``: ``gap``; ``reboot``, when the
+- Onset is the first event window's start, end the last event window's end. A detection shorter than
+  ``min_duration_s``, or not confident enough, is dropped without a line. Confident enough: the mean, over
+  its class's certain windows, of each window's confidence minus its scenario's ``min_confidence`` is at
+  least 0 (with one number for every scenario: the mean confidence reaches it). A run of middling windows
+  is what non-target sounds (aircraft, machinery, a distant road, an earthquake) leave; a pass-by is
+  confident near its closest approach. The per-scenario values are the model's (sidecar
+  ``extra.detections``: fitted on validation, ``confidence.DETECTION_RATE``), because confidence falls
+  when a modality is missing; ``[detections] min_confidence`` replaces them with one number.
+- ``detection_open`` goes out once, for a detection that is long and confident enough so far (so a dropped
+  one never raised an alarm) while its vote is
+  an alarm class; its ``board_time`` is the end of the window that decided it. A detection that raised an
+  alarm always gets its closing line. ``detection`` goes out when it closes (``closed_by``: ``gap``; ``reboot``, when the
   board rebooted: the old boot's clock ends there; ``end``, the end of the stream).
 """
 
@@ -47,6 +54,7 @@ class _Detection:
     end: float                         # last event window's end (board s)
     votes: dict = field(default_factory=dict)           # class -> summed confidence of its certain windows
     confidences: dict = field(default_factory=dict)     # class -> confidences of its certain windows
+    margins: dict = field(default_factory=dict)         # class -> confidence - its scenario's min_confidence
     windows: int = 0                   # windows from onset to end, gap windows between events included
     uncertain: int = 0
     replayed: int = 0
@@ -63,6 +71,10 @@ class _Detection:
     def label(self) -> str:
         return max(self.votes.items(), key=lambda kv: (kv[1], kv[0]))[0]
 
+    def margin(self) -> float:
+        m = self.margins[self.label()]
+        return sum(m) / len(m)
+
     def take(self, rec: dict) -> None:
         """Count one window of the detection (an event window, or a gap window before a later one)."""
         self.windows += 1
@@ -74,26 +86,37 @@ class _Detection:
         self.uncertain += bool(rec.get("uncertain", False))
 
 
+def fitted_min_confidence(meta) -> dict[str, float]:
+    """The model's per-scenario ``min_confidence`` (sidecar ``extra.detections``; {} for models saved before
+    it: every detection long enough is kept)."""
+    return dict((meta.extra.get("detections") or {}).get("min_confidence") or {})
+
+
 class DetectionTracker:
     """Window records in, detection records out (module docstring). ``classes``: the model's; ``hop_s``:
-    its profile's hop (s); ``alarm_classes``: classes whose detections get a ``detection_open`` line."""
+    its profile's hop (s); ``alarm_classes``: classes whose detections get a ``detection_open`` line;
+    ``min_confidence``: one value in [0, 1) for every scenario, or {scenario: value} (a scenario not in it:
+    0); 0 = every detection long enough is reported."""
 
     def __init__(self, classes: tuple[str, ...], hop_s: float, min_duration_s: float, merge_gap_s: float,
                  alarm_classes: tuple[str, ...] = (), node: str = "", model_id: str = "",
-                 background: str = BACKGROUND):
+                 background: str = BACKGROUND, min_confidence: float | dict[str, float] = 0.0):
         self.classes, self.hop_s = tuple(classes), float(hop_s)
         self.min_duration_s, self.merge_gap_s = float(min_duration_s), float(merge_gap_s)
+        self.min_confidence = (dict(min_confidence) if isinstance(min_confidence, dict)
+                               else {None: float(min_confidence)})
         self.alarm_classes = frozenset(alarm_classes)
         self.node, self.model_id, self.background = node, model_id, background
         self.open: _Detection | None = None
         self.count = 0                 # detections numbered from 0 over the run (reported or dropped)
-        self.dropped = 0               # shorter than min_duration_s
+        self.dropped = 0               # shorter than min_duration_s, or less confident than min_confidence
 
     @classmethod
     def from_config(cls, meta, section, node: str = "") -> DetectionTracker:
         """From the model's ``ModelMeta`` and the ``[detections]`` section (``Config.detections``)."""
+        gate = fitted_min_confidence(meta) if section.min_confidence is None else section.min_confidence
         return cls(meta.classes, meta.profile.hop_s, section.min_duration_s, section.merge_gap_s,
-                   tuple(section.alarm_classes), node, meta.model_id)
+                   tuple(section.alarm_classes), node, meta.model_id, min_confidence=gate)
 
     # -- input ----------------------------------------------------------------------------------
     def window(self, rec: dict) -> list[dict]:
@@ -126,8 +149,8 @@ class DetectionTracker:
             c = float(rec["confidence"])
             d.votes[label] = d.votes.get(label, 0.0) + c
             d.confidences.setdefault(label, []).append(c)
-        if (not d.alarmed and d.votes and d.duration >= self.min_duration_s - EPS
-                and d.label() in self.alarm_classes):
+            d.margins.setdefault(label, []).append(c - self._gate(rec.get("scenario")))
+        if (not d.alarmed and d.votes and self._reportable(d) and d.label() in self.alarm_classes):
             d.alarmed = True
             out.append(self._record(d, "detection_open", t1))
         return out
@@ -137,10 +160,17 @@ class DetectionTracker:
         d, self.open = self.open, None
         if d is None:
             return []
-        if d.duration < self.min_duration_s - EPS:
+        if not (d.alarmed or d.votes and self._reportable(d)):
             self.dropped += 1
             return []
         return [self._record(d, "detection", d.end, closed_by=reason)]
+
+    def _gate(self, scenario: str | None) -> float:
+        g = self.min_confidence
+        return g[None] if None in g else float(g.get(scenario, 0.0))
+
+    def _reportable(self, d: _Detection) -> bool:
+        return d.duration >= self.min_duration_s - EPS and d.margin() >= -EPS
 
     # -- output ---------------------------------------------------------------------------------
     def _record(self, d: _Detection, kind: str, board_time: float, closed_by: str | None = None) -> dict:
