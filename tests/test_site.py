@@ -360,6 +360,7 @@ def test_train_add_train_joins_the_train_split_only(tmp_path, capsys):
     assert not (tmp_path / "c" / "model.safetensors").exists()
     # a dataset without a train split: refused, naming what to do
     only_test = write_dataset(tmp_path / "t", [(recs[0], "test")], TINY)
-    assert main(["train", "--data", str(data), "--out", str(tmp_path / "d"), "--add-train", str(only_test), *small]) == 2
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "d"), "--add-train", str(only_test),
+                 *small]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "train split is empty" in err, err

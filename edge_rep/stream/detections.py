@@ -28,10 +28,9 @@ Rules:
   ``extra.detections``: fitted on validation, ``confidence.DETECTION_RATE``), because confidence falls
   when a modality is missing; ``[detections] min_confidence`` replaces them with one number.
 - ``detection_open`` goes out once, for a detection that is long and confident enough so far (so a dropped
-  one never raised an alarm) while its vote is
-  an alarm class; its ``board_time`` is the end of the window that decided it. A detection that raised an
-  alarm always gets its closing line. ``detection`` goes out when it closes (``closed_by``: ``gap``; ``reboot``, when the
-  board rebooted: the old boot's clock ends there; ``end``, the end of the stream).
+  one never raised an alarm) while its vote is an alarm class; its ``board_time`` is the end of the window
+  that decided it. ``detection`` goes out when it closes (``closed_by``: ``gap``; ``reboot``, when the board
+  rebooted: the old boot's clock ends there; ``end``, the end of the stream); always, once an alarm went out.
 """
 
 from __future__ import annotations
