@@ -8,10 +8,11 @@ then re-runs the daemon's own detection tracker and truth scoring on them for ea
 not depend on them):
 
 1. ``min_duration_s`` x ``merge_gap_s``, with the model's fitted minimum confidence per scenario;
-2. the minimum confidence per scenario at several rates: the confidence below which that share of the
-   validation pass-by windows (truth a target, labelled a target) of each scenario fall, as
-   ``train.calibrate`` fits it at ``DETECTION_RATE``; rate 0 keeps every detection. With ``--out``, a plot of
-   Pd against false alarms per hour along the rates (``detection_tradeoff.png``) and the rows as JSON.
+2. the minimum confidence per scenario at several rates: the calibrated confidence below which that share
+   of the validation target windows of each scenario fall, computed as ``train.calibrate`` fits it at
+   ``confidence.DETECTION_RATE`` (``scoring.scenario_target_confidence`` on the model's checkpoint, the
+   ``.safetensors`` beside ``--model``); rate 0 keeps every detection. With ``--out``, a plot of Pd against
+   false alarms per hour along the rates (``detection_tradeoff.png``) and the rows as JSON.
 
 Prints one row per setting: Pd, false alarms per hour and accuracy per detection, with each channel dropped
 beside the undropped one. The background for tuning must not be the test one: make it with
@@ -34,25 +35,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge_rep.backends import load_backend
 from edge_rep.config import DetectionsSection
 from edge_rep.evaluate_detections import VARIANTS, evaluate_detections, rescore
-from edge_rep.stream.truth import LogTruth
 
 MIN_DURATION_S = (2.0, 3.0, 4.0, 5.0)
 MERGE_GAP_S = (0.0, 2.0, 4.0, 6.0)
 RATES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
-def target_confidences(kept: dict) -> dict[str, np.ndarray]:
-    """Per scenario, the confidence of the validation pass-by windows (every variant) whose truth and label are
-    targets: what a rate's minimum confidence is a quantile of."""
-    out: dict[str, list] = {}
-    for v in VARIANTS:
-        for labels, anchors, windows in kept[(v, "passbys")]:
-            truth = LogTruth(labels, anchors)
-            for w in windows:
-                t = truth.window_truth(w)
-                if t not in (None, "background") and w["label"] not in (None, "background"):
-                    out.setdefault(w["scenario"], []).append(w["confidence"])
-    return {k: np.asarray(v) for k, v in out.items()}
+def target_confidences(model: str | None, data: str, split: str) -> dict[str, np.ndarray]:
+    """Per scenario, the calibrated confidence of the split's target windows (``train.calibrate``'s population)."""
+    import torch
+
+    from edge_rep.checkpoint import load_model
+    from edge_rep.dataset import load_dataset, window_arrays
+    from edge_rep.features import prepare
+    from edge_rep.scoring import scenario_target_confidence
+
+    torch.set_num_threads(1)
+    net, meta = load_model(None if model is None else Path(model).with_suffix(".safetensors"))
+    ds = load_dataset(data)
+    prep = prepare(net, window_arrays(ds.recordings(split), ds.profile), progress=False)
+    return scenario_target_confidence(net, prep, meta.extra.get("method", "rep"))
 
 
 def row_for(kept, meta, sec, gate=None) -> dict:
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             grid.append({"min_duration_s": md, "merge_gap_s": gap,
                          **row_for(kept, be.meta, DetectionsSection(min_duration_s=md, merge_gap_s=gap))})
     print("min_duration_s x merge_gap_s (the model's min_confidence per scenario):\n" + table(grid))
-    conf = target_confidences(kept)
+    conf = target_confidences(args.model, args.data, args.split)
     rates = []
     for rate in RATES:
         gate = {s: round(float(np.quantile(c, rate)), 4) for s, c in sorted(conf.items())} if rate else {}

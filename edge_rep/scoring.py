@@ -68,6 +68,17 @@ def scenario_logits(model: EdgeREP, prep: Prepared, method: str) -> dict[str, tu
     return out
 
 
+def scenario_target_confidence(model: EdgeREP, prep: Prepared, method: str) -> dict[str, np.ndarray]:
+    """{scenario: (N,) calibrated confidence (top probability under the model's temperature) of the target
+    windows of ``scenario_logits``}: what the uncertain thresholds and the detections' minimum confidence are
+    quantiles of (``train.calibrate``, edge_rep/confidence.py)."""
+    from .confidence import softmax
+    bg = model.profile.classes.index("background") if "background" in model.profile.classes else -1
+    temps = dict(zip(model.scenario_names, model.temperature.tolist()))
+    return {name: softmax(logits / temps.get(name, 1.0)).max(1)[y != bg]
+            for name, (logits, y) in scenario_logits(model, prep, method).items()}
+
+
 @torch.no_grad()
 def scenario_scores(model: EdgeREP, prep: Prepared, method: str) -> dict[str, dict]:
     """Accuracy and macro-F1 on the labelled windows recorded complete, seen complete and with each single
