@@ -145,8 +145,10 @@ def _uncertain(meta, scenario: str, probs: np.ndarray, y: np.ndarray, kinds: np.
            "target_flagged": round(float(flagged[target].mean()), 4) if target.any() else None,
            "background_flagged": round(float(flagged[~target].mean()), 4) if (~target).any() else None}
     caught = flagged | (probs.argmax(1) == bg)
-    for group, sel in (("nontarget_fitted_kinds", (kinds != "") & ~np.isin(kinds, HELD_OUT_KINDS)),
-                       ("nontarget_held_out_kinds", np.isin(kinds, HELD_OUT_KINDS))):
+    # a window during a pass-by is a target window even when a non-target event overlaps it: only background
+    # windows count here (calling a pass-by background is no success)
+    for group, sel in (("nontarget_fitted_kinds", ~target & (kinds != "") & ~np.isin(kinds, HELD_OUT_KINDS)),
+                       ("nontarget_held_out_kinds", ~target & np.isin(kinds, HELD_OUT_KINDS))):
         out[group] = {"windows": int(sel.sum()),
                       "flagged_or_background": round(float(caught[sel].mean()), 4) if sel.any() else None,
                       "kinds": sorted(set(kinds[sel]))}

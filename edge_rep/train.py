@@ -370,7 +370,7 @@ def calibrate(model: EdgeREP, prep: Prepared, method: str, kinds: np.ndarray | N
         conf = p1.max(1)
         thresholds[name] = uncertain_threshold(conf[y != bg]) if (y != bg).any() else 0.0
         gates[name] = uncertain_threshold(conf[y != bg], DETECTION_RATE) if (y != bg).any() else 0.0
-        nt = kinds[complete] != ""
+        nt = (kinds[complete] != "") & (y == bg)      # background windows with a non-target event
         flagged = (conf < thresholds[name]) | (p1.argmax(1) == bg)
         caught[name] = round(float(flagged[nt].mean()), 4) if nt.any() else None
     model.set_temperature(temps)

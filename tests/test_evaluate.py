@@ -112,3 +112,23 @@ def test_train_then_score_a_finished_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "acoustic is in counts, but" in err and "--sensitivity" in err
     assert not (tmp_path / "s2").exists()
+
+
+def test_nontarget_figures_count_background_windows_only():
+    """A pass-by window that a non-target event overlaps is a target window: calling it background is no
+    success, so it is not in the non-target figures (only in the targets flagged)."""
+    from types import SimpleNamespace
+
+    from edge_rep.evaluate_model import _uncertain
+    meta = SimpleNamespace(extra={"uncertain": {"threshold": {"complete": 0.5}}}, classes=("background", "car"))
+    probs = np.array([[0.9, 0.1],      # background, aircraft overhead: called background -> caught
+                      [0.3, 0.7],      # background, aircraft: called car at 0.7 -> missed
+                      [0.2, 0.8],      # a car pass-by under the aircraft: right, and not a non-target window
+                      [0.55, 0.45],    # background, thunder (held out): called background -> caught
+                      [0.1, 0.9]])     # a quiet car window
+    y = np.array([0, 0, 1, 0, 1])
+    kinds = np.array(["aircraft", "aircraft", "aircraft", "thunder", ""], dtype=object)
+    u = _uncertain(meta, "complete", probs, y, kinds, None)
+    assert u["nontarget_fitted_kinds"] == {"windows": 2, "flagged_or_background": 0.5, "kinds": ["aircraft"]}
+    assert u["nontarget_held_out_kinds"] == {"windows": 1, "flagged_or_background": 1.0, "kinds": ["thunder"]}
+    assert u["target_windows"] == 2 and u["target_flagged"] == 0.0
