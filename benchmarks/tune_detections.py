@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_lines(out / "detection_tradeoff.png",
                    {names[v]: [(r[f"far_{v}"], r[f"pd_{v}"]) for r in rates] for v in VARIANTS},
                    "false alarms per hour (validation background)", "probability of detection",
-                   f"Pd vs false alarms along the minimum-confidence rate ({args.split})")
+                   f"Pd vs false alarms, rate 0 to 0.4 ({args.split})")
         print(f"wrote {out / 'tune_detections.json'} and {out / 'detection_tradeoff.png'}")
     return 0
 

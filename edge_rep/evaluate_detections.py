@@ -44,6 +44,7 @@ from .log_conversion import boot_anchors, labels_path
 from .simulator import Scenario, Simulator, write_log
 from .stream.daemon import build_runner
 from .stream.outputs import ListSink
+from .stream.detections import fitted_min_confidence
 from .stream.sources import LogSource
 from .stream.truth import LogTruth, TruthScore, passbys
 
@@ -223,6 +224,8 @@ def evaluate_detections(model: str | os.PathLike | None, data: str | os.PathLike
     summary = {v: headline(variants[v]) for v in VARIANTS}
     return {**summary["none"], "dropped": {v: summary[v] for v in VARIANTS[1:]}, "variants": variants,
             "settings": {"min_duration_s": section.min_duration_s, "merge_gap_s": section.merge_gap_s,
+                         "min_confidence": (fitted_min_confidence(be.meta) if section.min_confidence is None
+                                            else section.min_confidence),
                          "drop_s": DROP_S, "background_drop_every_s": BACKGROUND_DROP_EVERY_S},
             "background": {"path": str(bg.root), "recordings": len(bg_want),
                            "hours": variants["none"]["background"]["hours"], "generator": "edge_rep.synth"},
@@ -256,7 +259,10 @@ def detections_table(det: dict) -> str:
         rows.append(f"| {name} | {_f(h['pd'])} | {_f(h['far_per_hour'])} | {_f(h['accuracy'])} "
                     f"| {_f(h['window_accuracy'])} | {_f(h['passby_window_accuracy'])} |")
     s = det["settings"]
-    return ("\n".join(rows) + f"\n\nmin_duration_s {s['min_duration_s']:g}, merge_gap_s {s['merge_gap_s']:g}; "
+    gate = s.get("min_confidence")
+    gate = (", ".join(f"{k} {v:g}" for k, v in gate.items()) or "0") if isinstance(gate, dict) else f"{gate:g}"
+    return ("\n".join(rows) + f"\n\nmin_duration_s {s['min_duration_s']:g}, merge_gap_s {s['merge_gap_s']:g}, "
+            f"min_confidence {gate}; "
             f"background {det['background']['hours']:.2f} h ({det['background']['path']}); {det['seconds']:.0f} s\n")
 
 

@@ -295,6 +295,23 @@ def test_evaluate_detections_on_a_tiny_dataset_writes_the_metrics(tmp_path, caps
     one = evaluate_detections(stream_model, data, background=bg, progress=False, jobs=1)
     assert {k: one[k] for k in ("pd", "far_per_hour", "accuracy", "dropped", "variants")} == \
         {k: det[k] for k in ("pd", "far_per_hour", "accuracy", "dropped", "variants")}
+    # --config: that file's [detections] settings; a minimum confidence near 1 reports (almost) nothing
+    from edge_rep.modelspec import ModelMeta, sidecar_path
+    fitted = (ModelMeta.load(sidecar_path(stream_model)).extra.get("detections") or {}).get("min_confidence") or {}
+    assert det["settings"]["min_confidence"] == fitted
+    conf = tmp_path / "strict.toml"
+    conf.write_text("[detections]\nmin_confidence = 0.999\n")
+    assert main(["evaluate", "--model", stream_model, "--data", str(data), "--detections", "--background", str(bg),
+                 "--config", str(conf), "--out", str(tmp_path / "strict"), "--quiet", "--jobs", "1"]) == 0
+    strict = json.loads((tmp_path / "strict" / "metrics.json").read_text())["detections"]
+    assert strict["settings"]["min_confidence"] == 0.999
+    assert strict["pd"] <= det["pd"] and strict["far_per_hour"] <= det["far_per_hour"]
+    assert strict["variants"]["none"]["passbys"]["detections"] < det["variants"]["none"]["passbys"]["detections"]
+    assert "min_confidence 0.999" in (tmp_path / "strict" / "metrics.md").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", "--model", stream_model, "--data", str(data), "--config", str(conf),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "use it with --detections" in capsys.readouterr().err
 
 
 def test_synth_background_only_is_background_in_the_test_split(tmp_path):

@@ -31,6 +31,9 @@ def add_arguments(p) -> None:
     p.add_argument("--background", default=None, metavar="DIR", type=path_arg,
                    help="with --detections: background-only dataset (edge-rep synth --background-only); default: "
                         "10 hours generated once into ~/.cache/edge-rep/")
+    p.add_argument("--config", default=None, metavar="TOML", type=path_arg,
+                   help="with --detections: the [detections] settings of this config file (min_duration_s, "
+                        "merge_gap_s, min_confidence, uncertain_threshold) instead of the defaults")
     p.add_argument("--out", required=True, type=path_arg,
                    help="evaluation folder to create (new or empty) for table.md/csv, ablation, replay, PNGs, "
                         "results.json; it appears when the evaluation completes")
@@ -54,7 +57,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     if args.model is not None:
         return _score(args)
-    if args.detections or args.background:
+    if args.detections or args.background or args.config:
         from ..errors import EdgeRepError
         raise EdgeRepError("--detections scores a finished model; give it with --model M (or --model default)")
     from importlib.util import find_spec
@@ -104,9 +107,16 @@ def run(args) -> int:
 
 
 def _score(args) -> int:
+    from ..errors import EdgeRepError
     from ..evaluate_model import MODEL_EVALUATION, evaluate_model, metrics_table, write_report
     from ..outpaths import claim
 
+    section = None
+    if args.config:
+        if not args.detections:
+            raise EdgeRepError("--config sets the [detections] settings; use it with --detections")
+        from ..config import load_config
+        section = load_config(args.config).detections          # a bad file fails before the work
     claim(args.out, MODEL_EVALUATION, args.force)          # before the work, not after
     metrics = evaluate_model(None if args.model == "default" else args.model, args.data, args.split,
                              args.backend, progress=not args.quiet)
@@ -116,7 +126,7 @@ def _score(args) -> int:
         from ..evaluate_detections import evaluate_detections
         metrics["detections"] = evaluate_detections(None if args.model == "default" else args.model, args.data,
                                                     args.split, args.backend, args.background,
-                                                    progress=not args.quiet, jobs=args.jobs)
+                                                    section=section, progress=not args.quiet, jobs=args.jobs)
     out = write_report(args.out, metrics, args.force)
     print(metrics_table(metrics), end="")
     print(f"wrote {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
