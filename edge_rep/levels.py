@@ -38,21 +38,24 @@ FLOOR_PERCENTILE = 10.0     # which percentile of those windows' levels is the f
 MARGIN_DB = 10.0        # beyond the training range by more than this: out of range (site gains differ by a few dB)
 
 
-def window_level_db(x: np.ndarray) -> np.ndarray:
+def window_level_db(x: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """Each window's RMS about each channel's mean (a sensor's DC offset is not signal: the RS4D's ADC
     offset alone reads 4e-5 m/s, 50 dB above its quiet ground), over its channels and samples, in dB re
-    1 unit; NaN samples (lost) are left out.
+    1 unit; NaN samples (lost) are left out. Computed ``chunk`` windows at a time: the float64 copies of a
+    training set's 16000-sample windows at once would take several times its size in memory.
 
     x: (N, C, S) in physical units. Returns (N,) float64; -inf for a constant window, NaN when nothing
     is left."""
-    x = np.asarray(x, np.float64)
     if len(x) == 0:
         return np.zeros(0)
+    out = np.empty(len(x))
     with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)          # all-NaN windows: NaN, said above
-        x = x - np.nanmean(x, axis=2, keepdims=True)
-        ms = np.nanmean(x.reshape(len(x), -1) ** 2, axis=1)
-        return 10.0 * np.log10(ms)
+        for i in range(0, len(x), chunk):
+            xi = np.asarray(x[i:i + chunk], np.float64)
+            xi = xi - np.nanmean(xi, axis=2, keepdims=True)
+            out[i:i + chunk] = 10.0 * np.log10(np.nanmean(xi.reshape(len(xi), -1) ** 2, axis=1))
+    return out
 
 
 def causal_floor_db(lev: np.ndarray, rec: np.ndarray, start: np.ndarray, floor_s: float = FLOOR_S,

@@ -96,3 +96,13 @@ def test_noise_floor_forgets_a_clock_that_went_back():
         f.update(float(t), -80.0)
     assert f.update(20.0, -20.0) == -80.0
     assert f.update(1.0, -20.0) == -20.0              # a reboot nobody announced: start over
+
+
+def test_window_level_db_in_chunks_is_the_same_as_at_once():
+    """Chunks bound the float64 copies a training set's levels need; they change no number."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(70, 2, 50)) * np.logspace(-6, 1, 70)[:, None, None]).astype(np.float32)
+    x[3] = 2.0                     # constant: -inf
+    x[4] = np.nan                  # nothing left: NaN
+    x[5, 0, :7] = np.nan           # some samples lost
+    np.testing.assert_array_equal(window_level_db(x, chunk=8), window_level_db(x, chunk=1000))
