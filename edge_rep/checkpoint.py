@@ -41,8 +41,11 @@ def versions() -> dict:
 
 def _write(path: Path, tensors: dict[str, torch.Tensor], meta: ModelMeta) -> ModelMeta:
     with staged_file(path) as tmp:
+        # one metadata key: safetensors writes the metadata map in hash order, so two keys could come out in
+        # either order, and the same weights would get two model ids (the profile is in the sidecar, bound
+        # into the id anyway)
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
-                  metadata={"format": "edge-rep", "profile": meta.profile.name})
+                  metadata={"format": "edge-rep"})
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)   # safetensors writes 0600; the daemon's user must read the bundled model

@@ -58,6 +58,15 @@ def test_round_trip(tmp_path):
     assert isinstance(ModelMeta.load(tmp_path / "m.json"), ModelMeta)
 
 
+def test_the_same_weights_get_the_same_bytes_and_model_id(tmp_path):
+    """A rerun of a deterministic training must give the same model id: the file holds nothing whose order
+    can change between saves (two metadata keys once came out in either order, at random)."""
+    m = model()
+    ids = {save_model(m, tmp_path / f"m{i}.safetensors").model_id for i in range(6)}
+    assert len(ids) == 1
+    assert len({(tmp_path / f"m{i}.safetensors").read_bytes() for i in range(6)}) == 1
+
+
 def test_one_check_that_a_model_fits_a_profile():
     meta = ModelMeta(profile=TINY, buffer_tokens=2, width=16, model_id="m")
     meta.check_fits(TINY, TINY.classes)
