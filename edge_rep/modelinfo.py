@@ -47,7 +47,8 @@ def model_info(model: str | Path | None = None) -> dict:
                     "modalities": [{"name": m.name, "sample_rate_hz": m.sample_rate, "channels": m.channels,
                                     "units": m.units} for m in p.modalities]},
         "size": {"width": meta.width, "buffer_tokens": meta.buffer_tokens, "parameters": x.get("parameters")},
-        "training": {"method": x.get("method"), "dataset": x.get("dataset"), "seconds": x.get("seconds"),
+        "training": {"method": x.get("method"), "dataset": x.get("dataset"), "add_train": x.get("add_train"),
+                     "train_windows": x.get("train_windows"), "seconds": x.get("seconds"),
                      "train_config": x.get("train_config"),
                      "stages": {s: x[s] for s in ("stage1", "stage2") if isinstance(x.get(s), dict)}},
         "validation": x.get("validation"), "level_range": x.get("level_range"),
@@ -77,6 +78,8 @@ def format_info(info: dict) -> str:
     t = info["training"]
     tc = t["train_config"] or {}
     lines.append(f"training: method {t['method'] or '?'}, data {t['dataset'] or '?'}"
+                 + (f" + the train splits of {', '.join(map(str, t['add_train']))}" if t.get("add_train") else "")
+                 + (f" ({t['train_windows']:,} training windows)" if isinstance(t.get("train_windows"), int) else "")
                  + (f", seed {tc['seed']}" if "seed" in tc else "")
                  + (f", missing {tc['missing']}" if "missing" in tc else ""))
     for name, st in t["stages"].items():

@@ -24,6 +24,12 @@ def test_bundled_model_by_default(capsys):
     assert "onnxruntime: usable" in out
     t = meta["extra"]["calibration"]["temperature"]["complete"]
     assert "calibration (val split): " in out and f"complete T {t:g}" in out and "uncertain below" in out
+    x = meta["extra"]
+    if x.get("add_train"):
+        assert "+ the train splits of " + ", ".join(x["add_train"]) in out
+    if x.get("detections"):
+        g = x["detections"]["min_confidence"]["complete"]
+        assert "detections reported from a mean confidence of: " in out and f"complete {g:g}" in out
 
 
 def test_validation_level_range_and_backends_from_the_sidecar(tmp_path, capsys):
