@@ -319,8 +319,11 @@ def _check_value(source: str, key: str, f, value):
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
     if not ok:
+        name = key.rsplit('.', 1)[-1]
         _fail(source, key, f"expected {_TYPE_NAMES[want]}, got {type(value).__name__} {_show(value)}",
-              f"write it like the default: {key.rsplit('.', 1)[-1]} = {_show(_default_of(f))}")
+              f"write it like the default: {name} = {_show(_default_of(f))}" if _default_of(f) is not None
+              else f"give {_TYPE_NAMES[want]} (e.g. {name} = {_show(want(0.5) if want is float else want())}), "
+                   f"or leave the key out for the default")
     if want is float and not math.isfinite(value):
         _fail(source, key, f"must be a finite number, got {value}", "give a finite number")
     m = f.metadata

@@ -101,8 +101,12 @@ class ModelConfig:
             raise EdgeRepError("model config: floor_s must be > 0 and floor_percentile in 0..100")
         if self.readout not in ("cls", "mean"):
             raise EdgeRepError(f"model config: readout '{self.readout}' is not one of cls, mean")
-        if self.buffer_tokens < 1 or self.map_layers > self.n_layer or self.dcp_layers > self.n_layer:
-            raise EdgeRepError("model config: buffer_tokens must be >= 1, map_layers and dcp_layers <= n_layer")
+        if self.buffer_tokens < 1:
+            raise EdgeRepError(f"model config: buffer_tokens (--buffer-tokens) must be >= 1, got {self.buffer_tokens}")
+        if self.map_layers > self.n_layer or self.dcp_layers > self.n_layer:
+            raise EdgeRepError(f"model config: {self.n_layer} layer(s) (--layers) is fewer than the "
+                               f"{max(self.map_layers, self.dcp_layers)} the MAP/DCP baselines prompt; use "
+                               f"--layers {max(self.map_layers, self.dcp_layers)} or more")
         if self.map_prompts and self.dcp_prompts:
             raise EdgeRepError("model config: map_prompts and dcp_prompts are two baselines; use one")
 

@@ -24,7 +24,7 @@ def model_info(model: str | Path | None = None) -> dict:
     training {method, dataset, seconds, train_config, stages}, validation and level_range (as recorded, or
     None), export {onnx, tensorrt} records, backends {kind: {file, file_exists, runtime_installed, usable}}.
     EdgeRepError (exit 2) when there is no sidecar or it is not a model sidecar."""
-    path = Path(model) if model is not None else DEFAULT_MODEL
+    path = DEFAULT_MODEL if model is None or str(model) in ("default", "bundled") else Path(model)
     if path.is_dir():
         raise EdgeRepError(f"{path}: is a folder; name the model file (.safetensors, .onnx, .engine)")
     stem = path.with_suffix("") if path.suffix in _SUFFIXES | {".json"} else path
@@ -114,7 +114,8 @@ def format_info(info: dict) -> str:
             f"{s} T {t:g} (ECE {_num((cal.get('ece_before') or {}).get(s))} -> "
             f"{_num((cal.get('ece_after') or {}).get(s))})" for s, t in cal["temperature"].items()))
     else:
-        lines.append("calibration: none (probabilities as trained; models saved before calibration existed)")
+        lines.append("calibration: none (probabilities as trained: trained without a validation split, or saved "
+                     "before calibration existed)")
     if isinstance(unc, dict) and isinstance(unc.get("threshold"), dict):
         lines.append("uncertain below (calibrated top probability): " + ", ".join(
             f"{s} {t:g}" for s, t in unc["threshold"].items()))

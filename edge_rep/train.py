@@ -393,6 +393,8 @@ def extra_train_recordings(ds, dirs) -> list:
 
     out = []
     for d in dirs:
+        if Path(d).resolve() == Path(ds.root).resolve():
+            raise EdgeRepError(f"--add-train {d}: is --data itself; its train split is already trained on")
         extra = load_dataset(d)
         if extra.profile.to_dict() != ds.profile.to_dict():
             raise EdgeRepError(f"--add-train {d}: its profile '{extra.profile.name}' (rates, units, window, classes) "
@@ -435,6 +437,11 @@ def run_training(data_dir: str | Path, out: str | Path, cfg: ModelConfig, tc: Tr
         raise EdgeRepError(f"{data_dir}: the train split has no windows; build a dataset with a train split")
     levels = level_range(train_arrays.x, np.asarray(train_arrays.present, bool), train_arrays.y, ds.profile)
     val_arrays = window_arrays(ds.recordings("val"), ds.profile)
+    if len(val_arrays) == 0 and rank == 0:
+        from .errors import warn
+        warn(f"{data_dir}: the val split holds no windows: no validation figures, and no calibration, uncertain "
+             f"thresholds or detections' minimum confidence are fitted (the model flags no window uncertain and "
+             f"reports every detection); give the dataset a val split (synth: --recordings 24 or more)")
     t0 = time.time()
     backbone, prep, s1 = train_backbone(init.cfg if init else cfg, ds.profile, train_arrays, tc, out, resume,
                                         progress, init=init)

@@ -120,6 +120,8 @@ def test_min_confidence_drops_middling_detections_and_holds_the_alarm_until_reac
     # an out-of-range setting is a config error naming the key
     with pytest.raises(EdgeRepError, match="min_confidence"):
         Config.from_dict({"detections": {"min_confidence": 1.5}})
+    with pytest.raises(EdgeRepError, match=r"give a number \(e.g. min_confidence = 0.5\), or leave the key out"):
+        Config.from_dict({"detections": {"min_confidence": "0.5"}})
 
 
 def test_detection_lines_count_modalities_replay_and_level_flags():
@@ -339,8 +341,9 @@ def test_synth_background_for_training_holds_no_held_out_kind(tmp_path, capsys):
     assert {k for r in load_dataset(tmp_path / "bt").recordings() for _, _, k in r.metadata["nontarget"]} & \
         set(HELD_OUT_KINDS)
     capsys.readouterr()
-    assert main(["synth", "--out", str(tmp_path / "x"), "--split", "val", "--quiet"]) == 2
-    assert "only with --background-only" in capsys.readouterr().err
+    for split in ("val", "test"):
+        assert main(["synth", "--out", str(tmp_path / "x"), "--split", split, "--quiet"]) == 2
+        assert "only with --background-only" in capsys.readouterr().err
 
 
 def test_evaluate_detections_needs_a_model_and_a_background_only_dataset(tmp_path, capsys, stream_model):

@@ -16,6 +16,7 @@ BUNDLED = DEFAULT_MODEL.with_suffix(".json")
 def test_bundled_model_by_default(capsys):
     assert main(["model", "info"]) == 0
     out = capsys.readouterr().out
+    assert main(["model", "info", "default"]) == 0 and capsys.readouterr().out == out      # named as elsewhere
     meta = json.loads(BUNDLED.read_text())
     assert f"model {meta['model_id']}" in out
     assert "classes: " + ", ".join(meta["profile"]["classes"]) in out

@@ -344,6 +344,8 @@ def test_train_add_train_joins_the_train_split_only(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "b"), "--add-train", str(extra), *small]) == 0
     a = ModelMeta.load(tmp_path / "a" / "model.json").extra
     b = ModelMeta.load(tmp_path / "b" / "model.json").extra
+    # tiny_dataset has no val split: one warning says what was not fitted
+    assert "val split holds no windows" in capsys.readouterr().err
     from edge_rep.dataset import window_arrays
     assert a["train_windows"] == len(window_arrays(recs[:9], TINY))
     assert b["train_windows"] == len(window_arrays(recs[:9] + [recs[0], recs[3]], TINY))   # its train split only
@@ -358,6 +360,9 @@ def test_train_add_train_joins_the_train_split_only(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--add-train {other}" in err and "profile" in err, err
     assert not (tmp_path / "c" / "model.safetensors").exists()
+    # --data itself again: refused (it would train on the same windows twice)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "e"), "--add-train", str(data), *small]) == 2
+    assert "is --data itself" in capsys.readouterr().err
     # a dataset without a train split: refused, naming what to do
     only_test = write_dataset(tmp_path / "t", [(recs[0], "test")], TINY)
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "d"), "--add-train", str(only_test),

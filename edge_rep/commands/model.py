@@ -13,7 +13,7 @@ def add_arguments(p) -> None:
     info = sub.add_parser("info", help="summarise a model's sidecar (default: the bundled model)",
                           description="Summarise a model from its .json sidecar; reads no weights, needs no torch.")
     info.add_argument("model", nargs="?", default=None, type=path_arg, metavar="MODEL",
-                      help="a .safetensors, .onnx or .engine file, its .json sidecar, or a stem (default: the "
+                      help="a .safetensors, .onnx or .engine file, its .json sidecar, a stem, or default (the "
                            "bundled model)")
     info.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 

@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
                    help="only background (no pass-bys; every kind of non-target event), all in the test split: "
                         "false alarms per hour for evaluate --detections --background; default 60 recordings of "
                         "600 s (10 hours)")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+    p.add_argument("--split", choices=("train", "val", "test"), default=None,
                    help="with --background-only: the split of every recording (default test). train and val "
                         "hold only the kinds of non-target event a model may be fitted on (never thunder or "
                         "helicopter): background to add to training with 'edge-rep train --add-train'")
@@ -43,7 +43,7 @@ def run(args) -> int:
     from ..synth import BACKGROUND_DURATION_S, BACKGROUND_RECORDINGS, make_benchmark
 
     profile = get_profile(args.profile)
-    if args.split != "test" and not args.background_only:
+    if args.split is not None and not args.background_only:
         raise EdgeRepError(f"--split {args.split}: only with --background-only (the benchmark splits itself "
                            f"70/15/15)")
     if args.background_only:
@@ -52,7 +52,7 @@ def run(args) -> int:
     size = {k: v for k, v in (("n_recordings", args.recordings), ("duration_s", args.duration),
                               ("n_foreign", args.foreign)) if v is not None}
     out = make_benchmark(args.out, profile=profile, seed=args.seed, progress=not args.quiet, force=args.force,
-                         background_only=args.background_only, split=args.split, **size)
+                         background_only=args.background_only, split=args.split or "test", **size)
     splits = load_dataset(out).splits()
     print(f"wrote {out}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) + f" recordings (profile {profile.name})")
     return 0
