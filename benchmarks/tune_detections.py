@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_rep.backends import load_backend
+from edge_rep.confidence import uncertain_threshold
 from edge_rep.config import DetectionsSection
 from edge_rep.evaluate_detections import VARIANTS, evaluate_detections, rescore
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     conf = target_confidences(args.model, args.data, args.split)
     rates = []
     for rate in RATES:
-        gate = {s: round(float(np.quantile(c, rate)), 4) for s, c in sorted(conf.items())} if rate else {}
+        gate = {s: uncertain_threshold(c, rate) for s, c in sorted(conf.items())} if rate else {}
         rates.append({"rate": rate, "min_confidence": gate, **row_for(kept, be.meta, DetectionsSection(), gate)})
     print("\nminimum confidence per scenario at each rate (defaults otherwise):\n" + table(rates))
     print(f"\nplayed the {args.split} split and the background in {played:.0f} s; "

@@ -93,8 +93,16 @@ def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float | None:
     return reliability(probs, y, bins)["ece"]
 
 
+def target_confidence(logits: np.ndarray, y: np.ndarray, temperature: float, background: int) -> np.ndarray:
+    """(T,) the calibrated confidence (top probability of softmax(logits / temperature)) of the target windows
+    (``y`` not ``background``): what the uncertain threshold and the detections' minimum confidence are
+    quantiles of. logits: (N, K); y: (N,)."""
+    return softmax(np.asarray(logits) / temperature).max(1)[np.asarray(y) != background]
+
+
 def uncertain_threshold(confidence: np.ndarray, rate: float = TARGET_FLAG_RATE) -> float:
-    """The confidence below which ``rate`` of these (target) windows fall: the uncertain threshold."""
+    """The confidence below which ``rate`` of these (target) windows fall: the uncertain threshold at
+    ``TARGET_FLAG_RATE``, the detections' minimum confidence at ``DETECTION_RATE``; 0.0 for no window."""
     confidence = np.asarray(confidence, np.float64)
     return round(float(np.quantile(confidence, rate)), 4) if len(confidence) else 0.0
 

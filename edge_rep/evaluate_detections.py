@@ -113,9 +113,7 @@ def rescore(kept: list, meta, section: DetectionsSection, min_confidence: dict |
     total = TruthScore()
     for labels, anchors, windows in kept:
         truth = LogTruth(labels, anchors)
-        tracker = DetectionTracker.from_config(meta, section)
-        if min_confidence is not None:
-            tracker.min_confidence = dict(min_confidence)
+        tracker = DetectionTracker.from_config(meta, section, min_confidence=min_confidence)
         for w in windows:
             truth.annotate(dict(w))
             for d in tracker.window(w):

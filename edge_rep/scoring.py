@@ -72,10 +72,10 @@ def scenario_target_confidence(model: EdgeREP, prep: Prepared, method: str) -> d
     """{scenario: (N,) calibrated confidence (top probability under the model's temperature) of the target
     windows of ``scenario_logits``}: what the uncertain thresholds and the detections' minimum confidence are
     quantiles of (``train.calibrate``, edge_rep/confidence.py)."""
-    from .confidence import softmax
+    from .confidence import target_confidence
     bg = model.profile.classes.index("background") if "background" in model.profile.classes else -1
     temps = dict(zip(model.scenario_names, model.temperature.tolist()))
-    return {name: softmax(logits / temps.get(name, 1.0)).max(1)[y != bg]
+    return {name: target_confidence(logits, y, temps.get(name, 1.0), bg)
             for name, (logits, y) in scenario_logits(model, prep, method).items()}
 
 

@@ -357,7 +357,7 @@ def calibrate(model: EdgeREP, prep: Prepared, method: str, kinds: np.ndarray | N
     window of ``prep`` ("" for none). Returns the sidecar's {"calibration": ..., "uncertain": ...,
     "detections": ...}."""
     from .confidence import (DETECTION_RATE, ECE_BINS, TARGET_FLAG_RATE, ece, fit_temperature, softmax,
-                             uncertain_threshold)
+                             target_confidence, uncertain_threshold)
 
     bg = model.profile.classes.index("background") if "background" in model.profile.classes else -1
     complete = np.flatnonzero(prep.present.all(1) & (prep.y >= 0))
@@ -367,9 +367,9 @@ def calibrate(model: EdgeREP, prep: Prepared, method: str, kinds: np.ndarray | N
         t = fit_temperature(logits, y)
         p0, p1 = softmax(logits), softmax(logits / t)
         temps[name], before[name], after[name] = round(t, 4), ece(p0, y), ece(p1, y)
-        conf = p1.max(1)
-        thresholds[name] = uncertain_threshold(conf[y != bg]) if (y != bg).any() else 0.0
-        gates[name] = uncertain_threshold(conf[y != bg], DETECTION_RATE) if (y != bg).any() else 0.0
+        conf, targets = p1.max(1), target_confidence(logits, y, t, bg)
+        thresholds[name] = uncertain_threshold(targets)            # 0.0 when there is no target window
+        gates[name] = uncertain_threshold(targets, DETECTION_RATE)
         nt = (kinds[complete] != "") & (y == bg)      # background windows with a non-target event
         flagged = (conf < thresholds[name]) | (p1.argmax(1) == bg)
         caught[name] = round(float(flagged[nt].mean()), 4) if nt.any() else None

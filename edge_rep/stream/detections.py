@@ -102,8 +102,7 @@ class DetectionTracker:
                  background: str = BACKGROUND, min_confidence: float | dict[str, float] = 0.0):
         self.classes, self.hop_s = tuple(classes), float(hop_s)
         self.min_duration_s, self.merge_gap_s = float(min_duration_s), float(merge_gap_s)
-        self.min_confidence = (dict(min_confidence) if isinstance(min_confidence, dict)
-                               else {None: float(min_confidence)})
+        self.min_confidence = dict(min_confidence) if isinstance(min_confidence, dict) else float(min_confidence)
         self.alarm_classes = frozenset(alarm_classes)
         self.node, self.model_id, self.background = node, model_id, background
         self.open: _Detection | None = None
@@ -111,9 +110,11 @@ class DetectionTracker:
         self.dropped = 0               # shorter than min_duration_s, or less confident than min_confidence
 
     @classmethod
-    def from_config(cls, meta, section, node: str = "") -> DetectionTracker:
-        """From the model's ``ModelMeta`` and the ``[detections]`` section (``Config.detections``)."""
-        gate = fitted_min_confidence(meta) if section.min_confidence is None else section.min_confidence
+    def from_config(cls, meta, section, node: str = "", min_confidence: dict | None = None) -> DetectionTracker:
+        """From the model's ``ModelMeta`` and the ``[detections]`` section (``Config.detections``);
+        ``min_confidence``: {scenario: value} instead of the section's or the model's (tuning)."""
+        gate = (min_confidence if min_confidence is not None else
+                fitted_min_confidence(meta) if section.min_confidence is None else section.min_confidence)
         return cls(meta.classes, meta.profile.hop_s, section.min_duration_s, section.merge_gap_s,
                    tuple(section.alarm_classes), node, meta.model_id, min_confidence=gate)
 
@@ -166,7 +167,7 @@ class DetectionTracker:
 
     def _gate(self, scenario: str | None) -> float:
         g = self.min_confidence
-        return g[None] if None in g else float(g.get(scenario, 0.0))
+        return float(g.get(scenario, 0.0)) if isinstance(g, dict) else g
 
     def _reportable(self, d: _Detection) -> bool:
         return d.duration >= self.min_duration_s - EPS and d.margin() >= -EPS
